@@ -1,0 +1,280 @@
+// Package render turns a directory of a policy repository into the list of
+// Kubernetes resources Argo CD would apply: a kustomization is built in-process
+// with the kustomize API, a plain directory contributes every manifest in it.
+// The repository is untrusted input, so rendering never leaves the repository
+// root, never execs, and never touches the network unless told to.
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Options says what a rendering may do beyond reading local files.
+type Options struct {
+	// Root confines every file read; it must contain Dir.
+	Root string
+	// AllowRemote lets kustomize fetch remote bases and files.
+	AllowRemote bool
+	// EnableHelm lets kustomize inflate helmCharts with the helm binary.
+	EnableHelm bool
+	// MaxFileBytes and MaxTotalBytes bound what one rendering reads.
+	MaxFileBytes, MaxTotalBytes int64
+}
+
+// Defaults for the read limits: far above any real policy repository, far
+// below what would hurt a sidecar with a small memory limit.
+const (
+	DefaultMaxFileBytes  = 16 << 20
+	DefaultMaxTotalBytes = 256 << 20
+)
+
+// Resource is one rendered object.
+type Resource struct {
+	APIVersion, Kind, Namespace, Name string
+	// Object is the decoded object, shared by every gate; do not modify.
+	Object map[string]any
+	// YAML is the object exactly as it is printed.
+	YAML []byte
+}
+
+// ID names the resource the way kubectl does, for messages.
+func (r *Resource) ID() string {
+	if r.Namespace != "" {
+		return fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+	}
+	return r.Kind + " " + r.Name
+}
+
+// Group returns the API group of the resource ("" for the core group).
+func (r *Resource) Group() string {
+	if i := strings.Index(r.APIVersion, "/"); i >= 0 {
+		return r.APIVersion[:i]
+	}
+	return ""
+}
+
+// Result is a rendering.
+type Result struct {
+	// Dir is the rendered directory, relative to the root.
+	Dir       string
+	Resources []*Resource
+	// Notes are things a reader should know, such as stripped namespaces.
+	Notes []string
+}
+
+// Error is a rendering failure that can be shown to a person as is.
+type Error struct {
+	File string // relative to the root, when known
+	Msg  string
+	Hint string // what to do next
+}
+
+func (e *Error) Error() string {
+	s := e.Msg
+	if e.File != "" {
+		s = e.File + ": " + s
+	}
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// Render renders dir, which must lie inside opts.Root.
+func Render(dir string, opts Options) (*Result, error) {
+	if opts.MaxFileBytes == 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.MaxTotalBytes == 0 {
+		opts.MaxTotalBytes = DefaultMaxTotalBytes
+	}
+	if opts.Root == "" {
+		opts.Root = dir
+	}
+	fs, err := newConfinedFS(opts.Root, opts.MaxFileBytes, opts.MaxTotalBytes)
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("repository root %s: %v", opts.Root, err)}
+	}
+	realDir, err := fs.resolve(dir)
+	if err != nil {
+		return nil, &Error{Msg: err.Error(), Hint: "the path to render must be inside the repository root"}
+	}
+	info, err := os.Stat(realDir)
+	if err != nil || !info.IsDir() {
+		return nil, &Error{File: fs.rel(realDir), Msg: "not a directory"}
+	}
+	res := &Result{Dir: fs.rel(realDir)}
+
+	var docs []*kyaml.RNode
+	if hasKustomization(fs, realDir) {
+		docs, err = build(fs, realDir, opts)
+	} else {
+		docs, err = readPlainDir(fs, realDir, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
+		r, note, err := toResource(doc)
+		if err != nil {
+			return nil, &Error{File: res.Dir, Msg: err.Error()}
+		}
+		if note != "" {
+			res.Notes = append(res.Notes, note)
+		}
+		res.Resources = append(res.Resources, r)
+	}
+	return res, nil
+}
+
+func hasKustomization(fs *confinedFS, dir string) bool {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		if fs.Exists(filepath.Join(dir, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, error) {
+	if err := scanKustomizations(fs, dir, opts); err != nil {
+		return nil, asError(fs, err)
+	}
+	ko := krusty.MakeDefaultOptions()
+	// Same order as `kustomize build` and Argo CD: legacy sort unless the
+	// kustomization asks for another.
+	ko.Reorder = krusty.ReorderOptionUnspecified
+	// Overlays reach ../../base; the confined filesystem, not kustomize's
+	// root-only rule, is what keeps reads inside the repository.
+	ko.LoadRestrictions = types.LoadRestrictionsNone
+	// Builtins only: exec and containerized KRM functions and legacy
+	// plugins are refused by kustomize itself.
+	ko.PluginConfig = types.DisabledPluginConfig()
+	if opts.EnableHelm {
+		ko.PluginConfig.HelmConfig.Enabled = true
+		ko.PluginConfig.HelmConfig.Command = "helm"
+	}
+	m, err := krusty.MakeKustomizer(ko).Run(fs, dir)
+	if err != nil {
+		return nil, asError(fs, err)
+	}
+	docs := make([]*kyaml.RNode, 0, m.Size())
+	for _, r := range m.Resources() {
+		docs = append(docs, &r.RNode)
+	}
+	return docs, nil
+}
+
+// asError prefers the confinement violation behind a kustomize error, since
+// kustomize reports those as unrelated-looking failures.
+func asError(fs *confinedFS, err error) error {
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	if v := fs.firstViolation(); v != nil {
+		return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository"}
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "external plugins disabled"):
+		return &Error{Msg: "kustomize: " + msg, Hint: "exec, containerized KRM functions and plugins are never run; use builtin generators and transformers"}
+	case strings.Contains(msg, "must specify --enable-helm"):
+		return &Error{Msg: "kustomize: a Helm chart generator is used but Helm is disabled", Hint: "set parameter enable-helm=true"}
+	}
+	return &Error{Msg: "kustomize: " + msg, Hint: "run `kustomize build` on this directory to see the same error"}
+}
+
+// readPlainDir reads every YAML or JSON manifest directly in dir, in name
+// order, like an Argo CD directory source. Kyverno CLI files (tests, values)
+// that live beside policies are not cluster objects and are left out.
+func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, error) {
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{File: fs.rel(dir), Msg: err.Error()}
+	}
+	sort.Strings(names)
+	var docs []*kyaml.RNode
+	for _, name := range names {
+		switch strings.ToLower(filepath.Ext(name)) {
+		case ".yaml", ".yml", ".json":
+		default:
+			continue
+		}
+		file := filepath.Join(dir, name)
+		if fs.IsDir(file) {
+			continue
+		}
+		data, err := fs.ReadFile(file)
+		if err != nil {
+			return nil, &Error{File: fs.rel(file), Msg: err.Error()}
+		}
+		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
+		if err != nil {
+			return nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + err.Error()}
+		}
+		for i, n := range nodes {
+			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped Kyverno CLI %s %q (not a cluster object)", fs.rel(file), n.GetKind(), n.GetName()))
+				continue
+			}
+			if n.GetKind() == "" || n.GetApiVersion() == "" || n.GetName() == "" {
+				return nil, &Error{File: fs.rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
+			}
+			docs = append(docs, n)
+		}
+	}
+	return docs, nil
+}
+
+// toResource decodes one rendered document and undoes kustomize's namespace
+// stamp on Kyverno's cluster-scoped kinds, which kustomize cannot know are
+// cluster-scoped. The API server would drop it silently; Kyverno's offline
+// validation would reject the policy.
+func toResource(n *kyaml.RNode) (*Resource, string, error) {
+	var note string
+	if ns := n.GetNamespace(); ns != "" && IsClusterScopedKyvernoKind(n.GetApiVersion(), n.GetKind()) {
+		if err := n.SetNamespace(""); err != nil {
+			return nil, "", err
+		}
+		note = fmt.Sprintf("removed metadata.namespace %q from cluster-scoped %s %s", ns, n.GetKind(), n.GetName())
+	}
+	obj, err := n.Map()
+	if err != nil {
+		return nil, "", err
+	}
+	text, err := n.String()
+	if err != nil {
+		return nil, "", err
+	}
+	return &Resource{
+		APIVersion: n.GetApiVersion(), Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(),
+		Object: obj, YAML: []byte(text),
+	}, note, nil
+}
+
+// clusterScoped lists Kyverno's cluster-scoped kinds by API group.
+var clusterScoped = map[string]map[string]bool{
+	"kyverno.io": {"ClusterPolicy": true, "ClusterCleanupPolicy": true, "GlobalContextEntry": true},
+	"policies.kyverno.io": {"ValidatingPolicy": true, "MutatingPolicy": true, "GeneratingPolicy": true,
+		"ImageValidatingPolicy": true, "DeletingPolicy": true},
+}
+
+// IsClusterScopedKyvernoKind reports whether apiVersion/kind is one of
+// Kyverno's cluster-scoped kinds.
+func IsClusterScopedKyvernoKind(apiVersion, kind string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	return clusterScoped[group][kind]
+}

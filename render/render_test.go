@@ -1,0 +1,299 @@
+package render
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func repoPath(t *testing.T, elem ...string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(append([]string{"testdata", "repo"}, elem...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func find(res *Result, kind, name string) *Resource {
+	for _, r := range res.Resources {
+		if r.Kind == kind && r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func TestRenderAcceptsRealKustomizations(t *testing.T) {
+	tests := []struct {
+		dir        string
+		wantIDs    []string // in output order
+		wantLabel  string
+		wantAction string // require-labels rule 0
+		wantNotes  int
+	}{
+		{dir: "legacy", wantIDs: []string{"ConfigMap kyverno/settings", "ClusterPolicy require-labels", "PolicyException kyverno/allow-system"},
+			wantLabel: "legacy", wantAction: "Audit", wantNotes: 1},
+		{dir: "current", wantIDs: []string{"ConfigMap kyverno/settings", "ClusterPolicy require-labels", "PolicyException kyverno/allow-system"},
+			wantLabel: "current", wantAction: "Enforce", wantNotes: 1},
+		{dir: "base", wantIDs: []string{"ConfigMap settings", "ClusterPolicy require-labels", "PolicyException allow-system"},
+			wantAction: "Audit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			res, err := Render(repoPath(t, tt.dir), Options{Root: repoPath(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range res.Resources {
+				ids = append(ids, r.ID())
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.wantIDs, ",") {
+				t.Errorf("resources = %v, want %v", ids, tt.wantIDs)
+			}
+			pol := find(res, "ClusterPolicy", "require-labels")
+			if pol.Namespace != "" || bytes.Contains(pol.YAML, []byte("namespace:")) {
+				t.Errorf("ClusterPolicy keeps a namespace:\n%s", pol.YAML)
+			}
+			labels, _ := pol.Object["metadata"].(map[string]any)["labels"].(map[string]any)
+			if tt.wantLabel != "" && labels["env"] != tt.wantLabel {
+				t.Errorf("label env = %v, want %s", labels["env"], tt.wantLabel)
+			}
+			rule := pol.Object["spec"].(map[string]any)["rules"].([]any)[0].(map[string]any)
+			if got := rule["validate"].(map[string]any)["failureAction"]; got != tt.wantAction {
+				t.Errorf("failureAction = %v, want %s", got, tt.wantAction)
+			}
+			if len(res.Notes) != tt.wantNotes {
+				t.Errorf("notes = %q, want %d", res.Notes, tt.wantNotes)
+			}
+		})
+	}
+}
+
+func TestRenderCurrentFieldsApplyComponentsAndReplacements(t *testing.T) {
+	res, err := Render(repoPath(t, "current"), Options{Root: repoPath(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := find(res, "ClusterPolicy", "require-labels")
+	spec := pol.Object["spec"].(map[string]any)
+	if spec["background"] != false {
+		t.Errorf("component patch not applied: background = %v", spec["background"])
+	}
+	if got := pol.Object["metadata"].(map[string]any)["annotations"].(map[string]any)["answer"]; got != "42" {
+		t.Errorf("replacement not applied: answer = %v", got)
+	}
+}
+
+func TestRenderPlainDirectory(t *testing.T) {
+	res, err := Render(repoPath(t, "plain"), Options{Root: repoPath(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range res.Resources {
+		ids = append(ids, r.ID())
+	}
+	want := "ConfigMap from-json,ClusterPolicy plain-policy,ConfigMap second-doc"
+	if strings.Join(ids, ",") != want {
+		t.Errorf("resources = %v, want %s", ids, want)
+	}
+	if len(res.Notes) != 2 { // the stripped namespace and the skipped Test
+		t.Errorf("notes = %q", res.Notes)
+	}
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	var first []byte
+	for i := 0; i < 5; i++ {
+		res, err := Render(repoPath(t, "current"), Options{Root: repoPath(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for _, r := range res.Resources {
+			out = append(append(out, "---\n"...), r.YAML...)
+		}
+		if i == 0 {
+			first = out
+		} else if !bytes.Equal(first, out) {
+			t.Fatalf("run %d differs:\n%s\n---- vs ----\n%s", i, first, out)
+		}
+	}
+}
+
+// writeRepo lays out files (path -> content) in a fresh directory.
+func writeRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+const policy = `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: p
+spec:
+  rules: []
+`
+
+func TestRenderRefusesUnsafeInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		setup func(t *testing.T, root string) // extra layout, e.g. symlinks
+		dir   string
+		opts  Options
+		want  string // substring of the error
+	}{
+		{name: "parent outside root", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [../../secret.yaml]\n"},
+			want:  "outside the repository root"},
+		{name: "absolute path outside root", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [/etc/passwd]\n"},
+			want:  "outside the repository root"},
+		{name: "patch file outside root", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\npatches:\n- path: ../../x.yaml\n", "app/p.yaml": policy},
+			want:  "outside the repository root"},
+		{name: "symlink escaping root", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [link.yaml]\n"},
+			setup: func(t *testing.T, root string) {
+				target := filepath.Join(t.TempDir(), "secret.yaml")
+				os.WriteFile(target, []byte(policy), 0o644)
+				if err := os.Symlink(target, filepath.Join(root, "app", "link.yaml")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "outside the repository root"},
+		{name: "symlinked directory escaping root", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [../linked]\n"},
+			setup: func(t *testing.T, root string) {
+				outside := t.TempDir()
+				os.WriteFile(filepath.Join(outside, "kustomization.yaml"), []byte("resources: []\n"), 0o644)
+				if err := os.Symlink(outside, filepath.Join(root, "linked")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "outside the repository root"},
+		{name: "http resource", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [https://example.com/policy.yaml]\n"},
+			want:  "is remote"},
+		{name: "git remote base", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n- github.com/kyverno/policies//pod-security?ref=main\n"},
+			want:  "is remote"},
+		{name: "git ssh base in nested base", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [../base]\n",
+				"base/kustomization.yaml": "bases: [git@github.com:org/repo.git//base]\n"},
+			want: "is remote"},
+		{name: "remote patch file", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\npatchesStrategicMerge: [https://example.com/p.yaml]\n", "app/p.yaml": policy},
+			want:  "is remote"},
+		{name: "exec KRM function", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\ngenerators: [fn.yaml]\n", "app/p.yaml": policy,
+				"app/fn.yaml": "apiVersion: example.com/v1\nkind: Gen\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: /bin/sh\n"},
+			want: "never run"},
+		{name: "containerized KRM function", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\ntransformers: [fn.yaml]\n", "app/p.yaml": policy,
+				"app/fn.yaml": "apiVersion: example.com/v1\nkind: T\nmetadata:\n  name: t\n  annotations:\n    config.kubernetes.io/function: |\n      container:\n        image: evil/image\n"},
+			want: "never run"},
+		{name: "legacy plugin", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\ngenerators: [plugin.yaml]\n", "app/p.yaml": policy,
+				"app/plugin.yaml": "apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata:\n  name: x\n"},
+			want: "never run"},
+		{name: "helm disabled", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "helmCharts:\n- name: kyverno\n  repo: https://kyverno.github.io/kyverno\n"},
+			want:  "enable-helm=true"},
+		{name: "helm generator disabled", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "generators: [helm.yaml]\n",
+				"app/helm.yaml": "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: x\nchartName: kyverno\n"},
+			want: "enable-helm=true"},
+		{name: "dir outside root", dir: "../", files: map[string]string{"k.yaml": policy},
+			want: "inside the repository root"},
+		{name: "fifo in repo", dir: "app",
+			files: map[string]string{"app/kustomization.yaml": "resources: [pipe.yaml]\n"},
+			setup: func(t *testing.T, root string) {
+				if err := mkfifo(filepath.Join(root, "app", "pipe.yaml")); err != nil {
+					t.Skip("no mkfifo:", err)
+				}
+			},
+			want: "not a regular file"},
+		{name: "oversized file", dir: "app", opts: Options{MaxFileBytes: 64},
+			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\n", "app/p.yaml": policy},
+			want:  "over the 0 MiB limit"},
+		{name: "invalid yaml in plain dir", dir: "app",
+			files: map[string]string{"app/bad.yaml": "a: [unclosed\n"},
+			want:  "bad.yaml: not valid YAML"},
+		{name: "non-object in plain dir", dir: "app",
+			files: map[string]string{"app/list.yaml": "- a\n- b\n"},
+			want:  "app/list.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeRepo(t, tt.files)
+			if tt.setup != nil {
+				tt.setup(t, root)
+			}
+			opts := tt.opts
+			opts.Root = root
+			res, err := Render(filepath.Join(root, tt.dir), opts)
+			if err == nil {
+				t.Fatalf("rendered %d resources, want error containing %q", len(res.Resources), tt.want)
+			}
+			if _, ok := err.(*Error); !ok {
+				t.Errorf("error is %T, want *render.Error", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderOutsideFixtureIsNeverRead(t *testing.T) {
+	_, err := Render(repoPath(t, "outside-ref"), Options{Root: repoPath(t)})
+	if err == nil || !strings.Contains(err.Error(), "outside.yaml is outside the repository root") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRenderAllowsSymlinksInsideRoot(t *testing.T) {
+	root := writeRepo(t, map[string]string{"base/p.yaml": policy, "app/kustomization.yaml": "resources: [p.yaml]\n"})
+	if err := os.Symlink(filepath.Join(root, "base", "p.yaml"), filepath.Join(root, "app", "p.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Render(filepath.Join(root, "app"), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Resources) != 1 {
+		t.Fatalf("got %d resources", len(res.Resources))
+	}
+}
+
+func TestIsRemote(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"../../base":                       false,
+		"base/validation":                  false,
+		"policy.yaml":                      false,
+		"https://example.com/x.yaml":       true,
+		"github.com/org/repo//dir?ref=v1":  true,
+		"git@github.com:org/repo.git//dir": true,
+		"ssh://git@example.com/org/repo":   true,
+	} {
+		if got := isRemote(ref); got != want {
+			t.Errorf("isRemote(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
