@@ -1,0 +1,225 @@
+// Command kyverno-gate renders a Kyverno policy overlay, vets it, and prints
+// it for Argo CD only when every gate passes. This file is wiring: flags,
+// logging and exit codes; the work happens in pipeline, render and gate.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/pipeline"
+	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr, os.Environ()))
+}
+
+// exitError carries an exit code through urfave/cli without printing.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(args []string, stdout, stderr io.Writer, environ []string) int {
+	app := newApp(stdout, stderr, environ)
+	if err := app.Run(normalizeArgs(args)); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		// Usage errors from urfave/cli.
+		fmt.Fprintf(stderr, "kyverno-gate: %v\nRun 'kyverno-gate --help' for usage.\n", err)
+		return 2
+	}
+	return 0
+}
+
+func newApp(stdout, stderr io.Writer, environ []string) *cli.App {
+	return &cli.App{
+		Name:    "kyverno-gate",
+		Usage:   "render, vet and serve Kyverno policies for Argo CD",
+		Version: version,
+		Description: `kyverno-gate renders a policy repository overlay with kustomize, vets it, and prints
+the manifests only when every gate passes. Argo CD runs it as a Config Management
+Plugin (see plugin.yaml); CI and people run the same binary.
+
+Exit codes, for every command: 0 vetted, 1 rejected by a gate, 2 could not evaluate.
+Stdout carries manifests only on exit 0; messages and logs go to stderr.
+
+Every flag can also come from Argo CD: an Application parameter (PARAM_<NAME>) or
+an Application env entry (ARGOCD_ENV_<NAME>), with the precedence
+flag > PARAM_* > ARGOCD_ENV_* > default.`,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			generateCommand(stdout, stderr, environ),
+			pluginConfigCommand(stdout),
+		},
+	}
+}
+
+func generateCommand(stdout, stderr io.Writer, environ []string) *cli.Command {
+	return &cli.Command{
+		Name:      "generate",
+		Usage:     "render and vet DIR, print the vetted manifests (the Argo CD plugin command)",
+		ArgsUsage: "[DIR]",
+		Description: `Renders DIR (default: the working directory, as Argo CD runs it), runs every gate,
+and prints the manifests as one YAML stream. On rejection or error nothing is
+printed on stdout and the reason goes to stderr.
+
+Examples:
+   kyverno-gate generate overlays/production
+   kyverno-gate generate overlays/production --baseline git:origin/main
+   # exactly as Argo CD runs it:
+   cd overlays/production && ARGOCD_APP_NAME=policies-production \
+     ARGOCD_APP_SOURCE_PATH=overlays/production PARAM_TIMEOUT=30s kyverno-gate generate`,
+		Flags: paramFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return fmt.Errorf("generate takes one DIR, got %d", c.NArg())
+			}
+			dir := c.Args().First()
+			if dir == "" {
+				dir = "."
+			}
+			s, err := resolve(c, environ)
+			if err != nil {
+				output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
+				return exitError{2}
+			}
+			logger := newLogger(stderr, s.LogLevel)
+			label := describe(dir, s)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			out, err := pipeline.Run(ctx, dir, s, logger.Infof)
+			if err != nil {
+				output.Text(stderr, label, output.Failed, nil, 0, explain(err, logger))
+				return exitError{2}
+			}
+			if out.Report.Rejected() {
+				output.Text(stderr, label, output.Rejected, out.Report.Findings, s.MaxProblems, "")
+				return exitError{1}
+			}
+			if n := out.Report.Count(gate.Warning); n > 0 {
+				output.Text(stderr, label, output.Vetted, out.Report.Findings, s.MaxProblems, "")
+			}
+			// Everything passed: write the whole stream at once.
+			if _, err := stdout.Write(output.Manifests(out.Rendered.Resources)); err != nil {
+				return exitError{2}
+			}
+			logger.Infof("%s vetted: %d resources", label, len(out.Rendered.Resources))
+			return nil
+		},
+	}
+}
+
+// explain turns an evaluation error into the one line a person reads.
+func explain(err error, logger *logrus.Logger) string {
+	var (
+		re *render.Error
+		te *gate.TimeoutError
+		pe *gate.PanicError
+	)
+	switch {
+	case errors.As(err, &re):
+		return re.Error()
+	case errors.As(err, &te):
+		return te.Error() + " (raise parameter timeout, keeping it below Argo CD's repo-server timeout, or make the repository smaller)"
+	case errors.As(err, &pe):
+		logger.Debugf("panic stack:\n%s", pe.Stack)
+		return pe.Error() + " (please report it with the repository that triggers it)"
+	}
+	return err.Error()
+}
+
+// describe names the rendered path the way the reader knows it: Argo CD
+// runs the command inside the app's path, so "." means the source path.
+func describe(dir string, s *settings.Settings) string {
+	if (dir == "." || dir == "") && s.App.UnderArgoCD() && s.App.SourcePath != "" {
+		label := s.App.SourcePath
+		if s.App.Name != "" {
+			label += " (app " + s.App.Name + ")"
+		}
+		return label
+	}
+	return dir
+}
+
+func resolve(c *cli.Context, environ []string) (*settings.Settings, error) {
+	flags := map[string][]string{}
+	for _, p := range settings.Params {
+		if !c.IsSet(p.Name) {
+			continue
+		}
+		switch p.Type {
+		case settings.Array:
+			flags[p.Name] = c.StringSlice(p.Name)
+		case settings.Bool:
+			flags[p.Name] = []string{strconv.FormatBool(c.Bool(p.Name))}
+		default:
+			flags[p.Name] = []string{c.String(p.Name)}
+		}
+	}
+	return settings.Resolve(flags, environ)
+}
+
+// paramFlags makes one flag per parameter. Values are kept as strings and
+// parsed by settings, so a flag and a PARAM_ variable are read alike.
+func paramFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, p := range settings.Params {
+		usage := p.Tooltip
+		env := "PARAM_" + settings.Escape(p.Name)
+		def := strings.Join(p.Default, ",")
+		switch p.Type {
+		case settings.Array:
+			flags = append(flags, &cli.StringSliceFlag{Name: p.Name, Usage: usage + " (repeatable; " + env + "_<i>)",
+				DefaultText: def})
+		case settings.Bool:
+			flags = append(flags, &cli.BoolFlag{Name: p.Name, Usage: usage + " (" + env + ")"})
+		default:
+			flags = append(flags, &cli.StringFlag{Name: p.Name, Usage: usage + " (" + env + ")", DefaultText: def})
+		}
+	}
+	return flags
+}
+
+func newLogger(w io.Writer, level string) *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(w)
+	l.SetFormatter(plainFormatter{})
+	if lv, err := logrus.ParseLevel(level); err == nil {
+		l.SetLevel(lv)
+	}
+	// kustomize reports deprecations through the standard logger.
+	log.SetFlags(0)
+	log.SetOutput(l.WriterLevel(logrus.WarnLevel))
+	return l
+}
+
+// plainFormatter prints "kyverno-gate: level: message", readable in Argo CD's
+// sidecar logs and at a terminal alike.
+type plainFormatter struct{}
+
+func (plainFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	return []byte("kyverno-gate: " + e.Level.String() + ": " + strings.TrimRight(e.Message, "\n") + "\n"), nil
+}

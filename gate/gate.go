@@ -1,0 +1,194 @@
+// Package gate decides whether a rendering may be synced. A Gate looks at the
+// rendered resources and returns findings; Run runs the gates in order under
+// one deadline, turns a panic into an evaluation error, and sums the findings
+// into a verdict. The gates themselves live in sub-packages so that only the
+// ones that need Kyverno link it.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+// Severity of a finding.
+type Severity string
+
+const (
+	// Error findings reject the rendering.
+	Error Severity = "error"
+	// Warning findings are reported and do not reject.
+	Warning Severity = "warning"
+)
+
+// Finding is one problem a gate found, phrased for the person who must fix it.
+type Finding struct {
+	Gate     string   `json:"gate"`
+	Severity Severity `json:"severity"`
+	File     string   `json:"file,omitempty"`     // source file, relative to the repository root
+	Object   string   `json:"object,omitempty"`   // e.g. "ClusterPolicy require-labels"
+	Rule     string   `json:"rule,omitempty"`     // policy rule or validation
+	Resource string   `json:"resource,omitempty"` // a resource involved, e.g. a test resource
+	Message  string   `json:"message"`
+	Hint     string   `json:"hint,omitempty"` // what to do next
+}
+
+// Input is what every gate sees.
+type Input struct {
+	Root     string         // absolute repository root
+	Dir      string         // rendered path, relative to Root
+	Rendered *render.Result // the rendering under judgement
+	Settings *settings.Settings
+	// Stage lets a gate name what it is doing, for timeout messages.
+	Stage func(string)
+}
+
+// Gate judges a rendering. An error means the gate could not evaluate; a
+// rejection is expressed as Error findings.
+type Gate interface {
+	Name() string
+	Check(ctx context.Context, in *Input) ([]Finding, error)
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Findings []Finding
+	Timings  map[string]time.Duration
+}
+
+// Rejected reports whether any finding is an error.
+func (r *Report) Rejected() bool {
+	for _, f := range r.Findings {
+		if f.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns the number of findings of severity s.
+func (r *Report) Count(s Severity) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TimeoutError says the time budget ran out and what was running then.
+type TimeoutError struct {
+	Budget time.Duration
+	Stage  string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("gave up after %s while %s", e.Budget, e.Stage)
+}
+
+// PanicError is a panic inside a gate, reported instead of crashing.
+type PanicError struct {
+	Gate  string
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error in the %s gate: %v", e.Gate, e.Value)
+}
+
+// Stages tracks the current stage of a run for timeout messages.
+type Stages struct{ v atomic.Value }
+
+// Set records the stage now running.
+func (s *Stages) Set(stage string) { s.v.Store(stage) }
+
+// Current returns the stage now running.
+func (s *Stages) Current() string {
+	if v, ok := s.v.Load().(string); ok {
+		return v
+	}
+	return "starting"
+}
+
+// Within runs fn under ctx's deadline. Kustomize and Kyverno do not take a
+// context, so fn runs in its own goroutine and is abandoned when the deadline
+// passes: the caller reports the timeout and exits instead of being killed
+// by Argo CD without a word.
+func Within(ctx context.Context, budget time.Duration, stages *Stages, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- &PanicError{Gate: stages.Current(), Value: v, Stack: debug.Stack()}
+			}
+		}()
+		done <- fn()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &TimeoutError{Budget: budget, Stage: stages.Current()}
+		}
+		return fmt.Errorf("interrupted while %s", stages.Current())
+	}
+}
+
+// Run runs gates in order over in and collects their findings. The findings
+// are sorted so that the report is the same on every run.
+func Run(ctx context.Context, in *Input, gates ...Gate) (*Report, error) {
+	rep := &Report{Timings: map[string]time.Duration{}}
+	for _, g := range gates {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		findings, err := check(ctx, g, in)
+		rep.Timings[g.Name()] = time.Since(start)
+		if err != nil {
+			return nil, err
+		}
+		rep.Findings = append(rep.Findings, findings...)
+	}
+	SortFindings(rep.Findings)
+	return rep, nil
+}
+
+// check runs one gate, turning a panic into an error naming the gate.
+func check(ctx context.Context, g Gate, in *Input) (findings []Finding, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Gate: g.Name(), Value: v, Stack: debug.Stack()}
+		}
+	}()
+	if in.Stage != nil {
+		in.Stage(g.Name() + " gate")
+	}
+	return g.Check(ctx, in)
+}
+
+// SortFindings orders findings errors first, then by place.
+func SortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity != b.Severity {
+			return a.Severity == Error
+		}
+		for _, p := range [][2]string{{a.Gate, b.Gate}, {a.File, b.File}, {a.Object, b.Object}, {a.Rule, b.Rule}, {a.Resource, b.Resource}, {a.Message, b.Message}} {
+			if p[0] != p[1] {
+				return p[0] < p[1]
+			}
+		}
+		return false
+	})
+}

@@ -1,0 +1,69 @@
+// Package pipeline is the one path every subcommand takes through a policy
+// repository: render a directory, run the gates over the result, and hand
+// back what the output formats need. It holds no policy logic of its own.
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+// Outcome is a finished run over one directory.
+type Outcome struct {
+	Dir      string // as given by the user, for messages
+	Rendered *render.Result
+	Report   *gate.Report
+}
+
+// Gates returns the gates, in order, that vet a rendering.
+var Gates = func() []gate.Gate {
+	return []gate.Gate{gate.APIVersions{}}
+}
+
+// EmptyError is a rendering with nothing in it: fatal because Argo CD would
+// prune every object of the Application.
+type EmptyError struct{ Dir string }
+
+func (e *EmptyError) Error() string {
+	return "rendered no resources; Argo CD would prune every policy of this app (set parameter allow-empty=true if that is intended)"
+}
+
+// Run renders dir and runs the gates over it, all within s.Timeout. An error
+// means the run could not be evaluated (exit 2); rejections are findings.
+func Run(ctx context.Context, dir string, s *settings.Settings, log func(string, ...any)) (*Outcome, error) {
+	root, err := s.Root(dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	stages := &gate.Stages{}
+	out := &Outcome{Dir: dir}
+	err = gate.Within(ctx, s.Timeout, stages, func() error {
+		stages.Set("rendering " + dir)
+		start := time.Now()
+		res, err := render.Render(dir, render.Options{Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm})
+		if err != nil {
+			return err
+		}
+		log("rendered %s: %d resources in %s", res.Dir, len(res.Resources), time.Since(start).Round(time.Millisecond))
+		for _, n := range res.Notes {
+			log("%s", n)
+		}
+		if len(res.Resources) == 0 && !s.AllowEmpty {
+			return &EmptyError{Dir: dir}
+		}
+		out.Rendered = res
+		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Settings: s, Stage: stages.Set}
+		out.Report, err = gate.Run(ctx, in, Gates()...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
