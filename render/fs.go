@@ -25,6 +25,8 @@ type confinedFS struct {
 	mu        sync.Mutex
 	total     int64
 	violation error
+	// rewrite, when set, may change a file's content as kustomize reads it.
+	rewrite func(real string, data []byte) ([]byte, error)
 }
 
 func newConfinedFS(root string, maxFile, maxTotal int64) (*confinedFS, error) {
@@ -196,6 +198,11 @@ func (c *confinedFS) ReadFile(p string) ([]byte, error) {
 	data, err := os.ReadFile(real)
 	if err != nil {
 		return nil, err
+	}
+	if c.rewrite != nil {
+		if data, err = c.rewrite(real, data); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	c.total += int64(len(data))

@@ -47,6 +47,9 @@ type Resource struct {
 	Object map[string]any
 	// YAML is the object exactly as it is printed.
 	YAML []byte
+	// Source is the file that declared the object, relative to the root
+	// (patches applied on top are not tracked).
+	Source string
 }
 
 // ID names the resource the way kubectl does, for messages.
@@ -117,16 +120,19 @@ func Render(dir string, opts Options) (*Result, error) {
 	}
 	res := &Result{Dir: fs.rel(realDir)}
 
-	var docs []*kyaml.RNode
-	if hasKustomization(fs, realDir) {
-		docs, err = build(fs, realDir, opts)
+	var (
+		docs    []*kyaml.RNode
+		sources []string
+	)
+	if kustomizationName(fs, realDir) != "" {
+		docs, sources, err = build(fs, realDir, opts)
 	} else {
-		docs, err = readPlainDir(fs, realDir, res)
+		docs, sources, err = readPlainDir(fs, realDir, res)
 	}
 	if err != nil {
 		return nil, err
 	}
-	for _, doc := range docs {
+	for i, doc := range docs {
 		r, note, err := toResource(doc)
 		if err != nil {
 			return nil, &Error{File: res.Dir, Msg: err.Error()}
@@ -134,23 +140,15 @@ func Render(dir string, opts Options) (*Result, error) {
 		if note != "" {
 			res.Notes = append(res.Notes, note)
 		}
+		r.Source = sources[i]
 		res.Resources = append(res.Resources, r)
 	}
 	return res, nil
 }
 
-func hasKustomization(fs *confinedFS, dir string) bool {
-	for _, name := range konfig.RecognizedKustomizationFileNames() {
-		if fs.Exists(filepath.Join(dir, name)) {
-			return true
-		}
-	}
-	return false
-}
-
-func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, error) {
+func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, []string, error) {
 	if err := scanKustomizations(fs, dir, opts); err != nil {
-		return nil, asError(fs, err)
+		return nil, nil, asError(fs, err)
 	}
 	ko := krusty.MakeDefaultOptions()
 	// Same order as `kustomize build` and Argo CD: legacy sort unless the
@@ -166,15 +164,80 @@ func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, error) {
 		ko.PluginConfig.HelmConfig.Enabled = true
 		ko.PluginConfig.HelmConfig.Command = "helm"
 	}
+	keepOrigin := false
+	top := filepath.Join(dir, kustomizationName(fs, dir))
+	fs.rewrite = func(real string, data []byte) ([]byte, error) {
+		if real != top {
+			return data, nil
+		}
+		var kept bool
+		data, kept, err := withOriginAnnotations(data)
+		keepOrigin = kept
+		return data, err
+	}
 	m, err := krusty.MakeKustomizer(ko).Run(fs, dir)
+	fs.rewrite = nil
 	if err != nil {
-		return nil, asError(fs, err)
+		return nil, nil, asError(fs, err)
 	}
 	docs := make([]*kyaml.RNode, 0, m.Size())
+	sources := make([]string, 0, m.Size())
+	for _, r := range m.Resources() {
+		src := ""
+		if o, err := r.GetOrigin(); err == nil && o != nil && o.Repo == "" {
+			p := o.Path
+			if p == "" {
+				p = o.ConfiguredIn
+			}
+			if p != "" {
+				src = fs.rel(filepath.Join(dir, p))
+			}
+		}
+		sources = append(sources, src)
+	}
+	if !keepOrigin {
+		if err := m.RemoveOriginAnnotations(); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, r := range m.Resources() {
 		docs = append(docs, &r.RNode)
 	}
-	return docs, nil
+	return docs, sources, nil
+}
+
+func kustomizationName(fs *confinedFS, dir string) string {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		if fs.Exists(filepath.Join(dir, name)) {
+			return name
+		}
+	}
+	return ""
+}
+
+// withOriginAnnotations asks kustomize to record where each object came
+// from (buildMetadata: [originAnnotations]), so messages can name the file.
+// It reports whether the kustomization asked for them itself, in which case
+// they stay in the output.
+func withOriginAnnotations(data []byte) ([]byte, bool, error) {
+	n, err := kyaml.Parse(string(data))
+	if err != nil {
+		return data, false, nil // kustomize reports the syntax error itself
+	}
+	meta, err := n.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "buildMetadata"))
+	if err != nil {
+		return data, false, nil
+	}
+	for _, e := range meta.YNode().Content {
+		if e.Value == types.OriginAnnotations {
+			return data, true, nil
+		}
+	}
+	if err := meta.PipeE(kyaml.Append(kyaml.NewScalarRNode(types.OriginAnnotations).YNode())); err != nil {
+		return data, false, err
+	}
+	out, err := n.String()
+	return []byte(out), false, err
 }
 
 // asError prefers the confinement violation behind a kustomize error, since
@@ -200,13 +263,16 @@ func asError(fs *confinedFS, err error) error {
 // readPlainDir reads every YAML or JSON manifest directly in dir, in name
 // order, like an Argo CD directory source. Kyverno CLI files (tests, values)
 // that live beside policies are not cluster objects and are left out.
-func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, error) {
+func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []string, error) {
 	names, err := fs.ReadDir(dir)
 	if err != nil {
-		return nil, &Error{File: fs.rel(dir), Msg: err.Error()}
+		return nil, nil, &Error{File: fs.rel(dir), Msg: err.Error()}
 	}
 	sort.Strings(names)
-	var docs []*kyaml.RNode
+	var (
+		docs    []*kyaml.RNode
+		sources []string
+	)
 	for _, name := range names {
 		switch strings.ToLower(filepath.Ext(name)) {
 		case ".yaml", ".yml", ".json":
@@ -219,11 +285,11 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, erro
 		}
 		data, err := fs.ReadFile(file)
 		if err != nil {
-			return nil, &Error{File: fs.rel(file), Msg: err.Error()}
+			return nil, nil, &Error{File: fs.rel(file), Msg: err.Error()}
 		}
 		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
 		if err != nil {
-			return nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + err.Error()}
+			return nil, nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + err.Error()}
 		}
 		for i, n := range nodes {
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {
@@ -231,12 +297,13 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, erro
 				continue
 			}
 			if n.GetKind() == "" || n.GetApiVersion() == "" || n.GetName() == "" {
-				return nil, &Error{File: fs.rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
+				return nil, nil, &Error{File: fs.rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
 			}
 			docs = append(docs, n)
+			sources = append(sources, fs.rel(file))
 		}
 	}
-	return docs, nil
+	return docs, sources, nil
 }
 
 // toResource decodes one rendered document and undoes kustomize's namespace

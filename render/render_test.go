@@ -55,6 +55,12 @@ func TestRenderAcceptsRealKustomizations(t *testing.T) {
 				t.Errorf("resources = %v, want %v", ids, tt.wantIDs)
 			}
 			pol := find(res, "ClusterPolicy", "require-labels")
+			if pol.Source != "base/require-labels.yaml" {
+				t.Errorf("Source = %q, want base/require-labels.yaml", pol.Source)
+			}
+			if bytes.Contains(pol.YAML, []byte("config.kubernetes.io/origin")) {
+				t.Errorf("origin annotation leaked into the output:\n%s", pol.YAML)
+			}
 			if pol.Namespace != "" || bytes.Contains(pol.YAML, []byte("namespace:")) {
 				t.Errorf("ClusterPolicy keeps a namespace:\n%s", pol.YAML)
 			}
@@ -295,5 +301,17 @@ func TestIsRemote(t *testing.T) {
 		if got := isRemote(ref); got != want {
 			t.Errorf("isRemote(%q) = %v, want %v", ref, got, want)
 		}
+	}
+}
+
+func TestRenderKeepsOriginAnnotationsWhenAsked(t *testing.T) {
+	root := writeRepo(t, map[string]string{"base/p.yaml": policy, "app/kustomization.yaml": "resources: [../base/p.yaml]\nbuildMetadata: [originAnnotations]\n"})
+	res, err := Render(filepath.Join(root, "app"), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Resources[0]
+	if r.Source != "base/p.yaml" || !bytes.Contains(r.YAML, []byte("config.kubernetes.io/origin")) {
+		t.Errorf("Source = %q, YAML:\n%s", r.Source, r.YAML)
 	}
 }
