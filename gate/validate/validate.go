@@ -1,0 +1,205 @@
+// Package validate is Gate I's first half: every rendered Kyverno object must
+// be one Kyverno's admission webhook would accept. It runs Kyverno's own
+// schema check (unknown fields rejected, because the API server would prune
+// them silently) and Kyverno's own per-kind validation, CEL compiled.
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/data"
+	"github.com/kyverno/kyverno/pkg/cel/policies/dpol"
+	"github.com/kyverno/kyverno/pkg/cel/policies/gpol"
+	"github.com/kyverno/kyverno/pkg/cel/policies/mpol"
+	"github.com/kyverno/kyverno/pkg/cel/policies/vpol"
+	"github.com/kyverno/kyverno/pkg/config"
+	"github.com/kyverno/kyverno/pkg/image/verification/evaluator"
+	policyvalidation "github.com/kyverno/kyverno/pkg/validation/policy"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+)
+
+// Gate validates Kyverno objects.
+type Gate struct{}
+
+func (Gate) Name() string { return "validate" }
+
+func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
+	objs, err := kyverno.Load(in.Rendered.Resources)
+	if err != nil {
+		return nil, err
+	}
+	var out []gate.Finding
+	deprecatedKinds := map[string]int{}
+	for _, o := range objs {
+		out = append(out, Object(o)...)
+		if o.GVK.Group == kyverno.GroupKyverno && o.GVK.Kind != "GlobalContextEntry" {
+			deprecatedKinds[o.GVK.Kind]++
+		}
+	}
+	if len(deprecatedKinds) > 0 {
+		var kinds []string
+		for k, n := range deprecatedKinds {
+			kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+		}
+		sort.Strings(kinds)
+		out = append(out, gate.Finding{Gate: "validate", Severity: gate.Warning,
+			Message: "kyverno.io policy kinds are deprecated in Kyverno 1.19 (" + strings.Join(kinds, ", ") + ")",
+			Hint:    "plan the move to policies.kyverno.io kinds (ValidatingPolicy, MutatingPolicy, ...) before Kyverno 1.20"})
+	}
+	return out, nil
+}
+
+// Object validates one loaded object.
+func Object(o *kyverno.Object) []gate.Finding {
+	f := func(sev gate.Severity, msg, hint string) gate.Finding {
+		return gate.Finding{Gate: "validate", Severity: sev, File: o.Resource.Source, Object: o.ID(), Message: msg, Hint: hint}
+	}
+	if o.Err != nil {
+		return []gate.Finding{f(gate.Error, describeLoadError(o), "fix the field; the API server would drop an unknown field and Kyverno would ignore a bad value")}
+	}
+	warnings, err := validateTyped(o)
+	var out []gate.Finding
+	if err != nil {
+		out = append(out, f(gate.Error, "Kyverno rejects it: "+err.Error(), "Kyverno's admission webhook would refuse this object; fix it as the message says"))
+	}
+	for _, w := range dedupe(warnings) {
+		out = append(out, f(gate.Warning, w, ""))
+	}
+	if o.Policy != nil {
+		for _, d := range deprecatedFields(o.Resource.Object) {
+			out = append(out, f(gate.Warning, d[0], d[1]))
+		}
+	}
+	return out
+}
+
+// validateTyped runs Kyverno's validation for the object's kind.
+func validateTyped(o *kyverno.Object) (warnings []string, err error) {
+	switch {
+	case o.Policy != nil:
+		return validatePolicy(o.Policy)
+	case o.Exception != nil:
+		return nil, o.Exception.Validate().ToAggregate()
+	case o.CELException != nil:
+		return nil, o.CELException.Spec.Validate(field.NewPath("spec")).ToAggregate()
+	case o.Validating != nil:
+		return vpol.Validate(o.Validating)
+	case o.Image != nil:
+		return evaluator.Validate(o.Image, nil)
+	case o.Mutating != nil:
+		return mpol.Validate(o.Mutating)
+	case o.Generating != nil:
+		return gpol.Validate(o.Generating)
+	case o.Deleting != nil:
+		return dpol.Validate(o.Deleting)
+	case o.Cleanup != nil:
+		return nil, o.Cleanup.Validate(clusterScopedKinds()).ToAggregate()
+	}
+	return nil, nil // GlobalContextEntry: the schema check is all Kyverno does offline
+}
+
+// validatePolicy calls Kyverno's policy validation as `kyverno test` does,
+// except that custom webhook matchConditions are checked separately: with no
+// cluster client the validator dereferences nil on them.
+func validatePolicy(p kyvernov1.PolicyInterface) ([]string, error) {
+	p = p.CreateDeepCopy()
+	var conditionsErr error
+	if wc := p.GetSpec().WebhookConfiguration; wc != nil && len(wc.MatchConditions) > 0 {
+		if err := policyvalidation.ValidateCustomWebhookMatchConditions(wc.MatchConditions); err != nil {
+			conditionsErr = fmt.Errorf("spec.webhookConfiguration.matchConditions: %w", err)
+		}
+		wc.MatchConditions = nil
+	}
+	sa := config.KyvernoUserName(config.KyvernoServiceAccountName())
+	warnings, err := policyvalidation.Validate(p, nil, nil, true, sa, sa)
+	return warnings, errors.Join(conditionsErr, err)
+}
+
+// clusterScopedKinds lists cluster-scoped kinds for cleanup policy checks.
+func clusterScopedKinds() sets.Set[string] {
+	set := sets.New[string]()
+	groups, err := data.APIGroupResources()
+	if err != nil {
+		return set
+	}
+	for _, g := range groups {
+		for _, rs := range g.VersionedResources {
+			for _, r := range rs {
+				if !r.Namespaced {
+					set.Insert(r.Kind)
+				}
+			}
+		}
+	}
+	return set
+}
+
+// deprecatedFields reports the Kyverno 1.19 field deprecations of a legacy
+// policy, with what to use instead. It reads the object as written: the
+// loader's CRD defaults would make every policy look as if it set
+// spec.validationFailureAction.
+func deprecatedFields(raw map[string]any) [][2]string {
+	spec, _ := raw["spec"].(map[string]any)
+	var out [][2]string
+	for _, d := range []struct{ field, msg, hint string }{
+		{"validationFailureAction", "spec.validationFailureAction is deprecated",
+			"set validate.failureAction on each rule; note that a rule-level failureAction always wins over it"},
+		{"validationFailureActionOverrides", "spec.validationFailureActionOverrides is deprecated", "use validate.failureActionOverrides on each rule"},
+		{"failurePolicy", "spec.failurePolicy is deprecated", "use spec.webhookConfiguration.failurePolicy"},
+		{"webhookTimeoutSeconds", "spec.webhookTimeoutSeconds is deprecated", "use spec.webhookConfiguration.timeoutSeconds"},
+	} {
+		if _, ok := spec[d.field]; ok {
+			out = append(out, [2]string{d.msg, d.hint})
+		}
+	}
+	rules, _ := spec["rules"].([]any)
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		validate, _ := rule["validate"].(map[string]any)
+		if _, ok := validate["assert"]; ok {
+			out = append(out, [2]string{fmt.Sprintf("rule %v: validate.assert has no effect in Kyverno 1.19", rule["name"]),
+				"express the check as pattern, anyPattern, deny or cel; this rule enforces nothing as written"})
+		}
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// describeLoadError phrases a schema error; for unknown fields it names the
+// field the author most likely meant.
+func describeLoadError(o *kyverno.Object) string {
+	msg := o.Err.Error()
+	fields := kyverno.UnknownFields(msg)
+	if len(fields) == 0 {
+		return "invalid: " + msg
+	}
+	var parts []string
+	for _, p := range fields {
+		s := fmt.Sprintf("unknown field %q", p)
+		if sug := kyverno.SuggestField(o.GVK.Group+"/"+o.GVK.Kind, p); sug != "" {
+			s += fmt.Sprintf(" (did you mean %q?)", sug)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
