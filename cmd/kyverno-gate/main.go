@@ -70,6 +70,7 @@ flag > PARAM_* > ARGOCD_ENV_* > default.`,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError:    usageError,
 		Commands: []*cli.Command{
 			generateCommand(stdout, stderr, environ),
 			pluginConfigCommand(stdout),
@@ -92,7 +93,8 @@ Examples:
    # exactly as Argo CD runs it:
    cd overlays/production && ARGOCD_APP_NAME=policies-production \
      ARGOCD_APP_SOURCE_PATH=overlays/production PARAM_TIMEOUT=30s kyverno-gate generate`,
-		Flags: paramFlags(),
+		Flags:        paramFlags(),
+		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
 				return fmt.Errorf("generate takes one DIR, got %d", c.NArg())
@@ -131,6 +133,9 @@ Examples:
 		},
 	}
 }
+
+// usageError keeps help text off stdout, which carries only manifests.
+func usageError(_ *cli.Context, err error, _ bool) error { return err }
 
 // explain turns an evaluation error into the one line a person reads.
 func explain(err error, logger *logrus.Logger) string {
