@@ -48,6 +48,15 @@ type Input struct {
 	Settings *settings.Settings
 	// Stage lets a gate name what it is doing, for timeout messages.
 	Stage func(string)
+	// Log reports progress to the person running the gate (stderr).
+	Log func(format string, args ...any)
+}
+
+// Logf logs through in.Log when set.
+func (in *Input) Logf(format string, args ...any) {
+	if in.Log != nil {
+		in.Log(format, args...)
+	}
 }
 
 // Gate judges a rendering. An error means the gate could not evaluate; a
@@ -160,7 +169,11 @@ func Run(ctx context.Context, in *Input, gates ...Gate) (*Report, error) {
 		}
 		rep.Findings = append(rep.Findings, findings...)
 	}
-	SortFindings(rep.Findings)
+	order := map[string]int{}
+	for i, g := range gates {
+		order[g.Name()] = i
+	}
+	SortFindings(rep.Findings, order)
 	return rep, nil
 }
 
@@ -177,12 +190,22 @@ func check(ctx context.Context, g Gate, in *Input) (findings []Finding, err erro
 	return g.Check(ctx, in)
 }
 
-// SortFindings orders findings errors first, then by place.
-func SortFindings(fs []Finding) {
+// SortFindings orders findings errors first, then by gate (in the order
+// given; unknown gates last), then by place.
+func SortFindings(fs []Finding, gateOrder map[string]int) {
+	rank := func(g string) int {
+		if r, ok := gateOrder[g]; ok {
+			return r
+		}
+		return len(gateOrder)
+	}
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
 		if a.Severity != b.Severity {
 			return a.Severity == Error
+		}
+		if ra, rb := rank(a.Gate), rank(b.Gate); ra != rb {
+			return ra < rb
 		}
 		for _, p := range [][2]string{{a.Gate, b.Gate}, {a.File, b.File}, {a.Object, b.Object}, {a.Rule, b.Rule}, {a.Resource, b.Resource}, {a.Message, b.Message}} {
 			if p[0] != p[1] {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-logr/logr"
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	kyvernov2 "github.com/kyverno/kyverno/api/kyverno/v2"
@@ -22,6 +23,7 @@ import (
 	resourceloader "github.com/kyverno/kyverno/ext/resource/loader"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/kubectl-validate/pkg/openapiclient"
 
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -191,3 +193,10 @@ func cleanLoadError(err error) error {
 type LoadError struct{ Msg string }
 
 func (e *LoadError) Error() string { return e.Msg }
+
+// SetLogger routes the logs of Kyverno and controller-runtime to l; without
+// it controller-runtime prints a stack trace to stderr on its first log call.
+// kyverno-gate passes a discarding logger unless debugging.
+func SetLogger(l logr.Logger) {
+	ctrllog.SetLogger(l)
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
+	"github.com/kyverno-gate/kyverno-gate/gate/validate"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
@@ -20,8 +22,8 @@ type Outcome struct {
 }
 
 // Gates returns the gates, in order, that vet a rendering.
-var Gates = func() []gate.Gate {
-	return []gate.Gate{gate.APIVersions{}}
+func Gates() []gate.Gate {
+	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, kyvernotest.Gate{}}
 }
 
 // EmptyError is a rendering with nothing in it: fatal because Argo CD would
@@ -58,7 +60,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 			return &EmptyError{Dir: dir}
 		}
 		out.Rendered = res
-		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Settings: s, Stage: stages.Set}
+		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Settings: s, Stage: stages.Set, Log: log}
 		out.Report, err = gate.Run(ctx, in, Gates()...)
 		return err
 	})

@@ -9,16 +9,19 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -73,6 +76,7 @@ flag > PARAM_* > ARGOCD_ENV_* > default.`,
 		OnUsageError:    usageError,
 		Commands: []*cli.Command{
 			generateCommand(stdout, stderr, environ),
+			testCommand(stdout, stderr, environ),
 			pluginConfigCommand(stdout),
 		},
 	}
@@ -218,6 +222,12 @@ func newLogger(w io.Writer, level string) *logrus.Logger {
 	// kustomize reports deprecations through the standard logger.
 	log.SetFlags(0)
 	log.SetOutput(l.WriterLevel(logrus.WarnLevel))
+	// Kyverno logs through controller-runtime: only when debugging.
+	if level == "debug" {
+		kyverno.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(w, nil)))
+	} else {
+		kyverno.SetLogger(logr.Discard())
+	}
 	return l
 }
 

@@ -1,0 +1,124 @@
+package kyvernotest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+)
+
+// Gate runs the repository's Kyverno tests against the rendered overlay.
+type Gate struct{}
+
+func (Gate) Name() string { return "test" }
+
+func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
+	var dirs []string
+	for _, d := range in.Settings.Tests {
+		dirs = append(dirs, strings.ReplaceAll(d, "{overlay}", in.Dir))
+	}
+	suites, err := Discover(in.Root, dirs, in.Settings.TestFileName)
+	if err != nil {
+		return nil, fmt.Errorf("finding tests: %w", err)
+	}
+	ov := &Overlay{Docs: map[Object][]byte{}}
+	for _, r := range in.Rendered.Resources {
+		if kyverno.IsKyverno(r) {
+			ov.Docs[Object{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}] = r.YAML
+		}
+	}
+	results := Run(suites, ov)
+	ran := 0
+	for _, r := range results {
+		switch {
+		case r.Skipped != "":
+			in.Logf("test %s skipped: %s", r.Suite.Rel, r.Skipped)
+		default:
+			ran++
+		}
+	}
+	findings := Findings(results)
+	if ran == 0 && !in.Settings.AllowNoTests {
+		findings = append(findings, gate.Finding{Gate: "test", Severity: gate.Error,
+			Message: fmt.Sprintf("no Kyverno test covers a policy of this overlay (looked for %s in %s)", in.Settings.TestFileName, strings.Join(dirs, ", ")),
+			Hint:    "add kyverno test suites for its policies, point parameter tests at them, or set allow-no-tests=true"})
+	} else {
+		in.Logf("ran %d test suites against %s", ran, in.Dir)
+	}
+	return findings, nil
+}
+
+// Findings turns failed suites and rows into findings, one per problem.
+func Findings(results []*SuiteResult) []gate.Finding {
+	var out []gate.Finding
+	for _, r := range results {
+		file := r.Suite.Rel
+		if r.Err != nil {
+			out = append(out, gate.Finding{Gate: "test", Severity: gate.Error, File: file, Object: "Test " + r.Suite.Name(),
+				Message: "could not run: " + r.Err.Error(), Hint: "fix the test file or the files it names"})
+			continue
+		}
+		for _, row := range r.Rows {
+			if !row.Failed() {
+				continue
+			}
+			f := gate.Finding{Gate: "test", Severity: gate.Error, File: file, Object: "policy " + row.Policy,
+				Rule: row.Rule, Resource: row.Resource}
+			if row.Strict != "" {
+				f.Message = row.Strict
+				f.Hint = "kyverno test would pass this; fix the policy or the test so that the rule really acts on the resource"
+			} else {
+				f.Message = fmt.Sprintf("expected %s: %s", row.Expected, row.Reason)
+				if row.Message != "" && row.Message != row.Reason {
+					f.Message += " (" + firstLine(row.Message) + ")"
+				}
+				f.Hint = "the rendered policy no longer behaves as the test expects; fix the overlay or update the test"
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// Counts sums results the way `kyverno test` reports them, and how
+// kyverno-gate judges them.
+type Counts struct {
+	Suites, Skipped, Errors                 int
+	Results, UpstreamPassed, UpstreamFailed int
+	Failed                                  int // kyverno-gate's failures (rows and suites)
+}
+
+// Count returns the totals over results.
+func Count(results []*SuiteResult) Counts {
+	var c Counts
+	for _, r := range results {
+		c.Suites++
+		if r.Skipped != "" {
+			c.Skipped++
+			continue
+		}
+		if r.Err != nil {
+			c.Errors++
+			c.Failed++
+		}
+		for _, row := range r.Rows {
+			c.Results++
+			if row.Upstream == "fail" {
+				c.UpstreamFailed++
+			} else {
+				c.UpstreamPassed++
+			}
+			if row.Failed() {
+				c.Failed++
+			}
+		}
+	}
+	return c
+}

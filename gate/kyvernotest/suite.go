@@ -1,0 +1,337 @@
+package kyvernotest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/apis/v1alpha1"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/deprecations"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/exception"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/path"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/policy"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/test"
+	extyaml "github.com/kyverno/kyverno/ext/yaml"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Suite is one Test document of a test file.
+type Suite struct {
+	Path string // the test file
+	Rel  string // Path relative to the repository root, for messages
+	Test *v1alpha1.Test
+	Err  error // the file did not load
+}
+
+// Dir is the folder the suite's relative paths start from.
+func (s *Suite) Dir() string { return filepath.Dir(s.Path) }
+
+// Name is the suite's name for messages.
+func (s *Suite) Name() string {
+	if s.Test != nil && s.Test.Name != "" {
+		return s.Test.Name
+	}
+	if s.Test != nil && s.Test.GetName() != "" {
+		return s.Test.GetName()
+	}
+	return s.Rel
+}
+
+// Discover finds the test files called fileName under dirs (relative to
+// root unless absolute; missing folders are skipped) and loads them.
+// Symlinks are not followed, so discovery stays inside the repository.
+func Discover(root string, dirs []string, fileName string) ([]*Suite, error) {
+	seen := map[string]bool{}
+	var files []string
+	for _, d := range dirs {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
+		}
+		if info, err := os.Lstat(d); err != nil || !info.IsDir() {
+			continue
+		}
+		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() && p != d && strings.HasPrefix(e.Name(), ".") && e.Name() != ".kyverno-test" {
+				return filepath.SkipDir
+			}
+			if e.Type().IsRegular() && e.Name() == fileName && !seen[p] {
+				seen[p] = true
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	var suites []*Suite
+	for _, f := range files {
+		rel, err := filepath.Rel(root, f)
+		if err != nil {
+			rel = f
+		}
+		for _, tc := range test.LoadTest(nil, f) {
+			suites = append(suites, &Suite{Path: f, Rel: rel, Test: tc.Test, Err: tc.Err})
+		}
+	}
+	return suites, nil
+}
+
+// Object identifies a policy or exception across files and renderings.
+type Object struct{ Kind, Namespace, Name string }
+
+// Overlay substitutes rendered objects for the ones a suite's files declare,
+// so that the suite runs against what Argo CD would sync.
+type Overlay struct {
+	// Docs maps an object to its rendered YAML.
+	Docs map[Object][]byte
+}
+
+// lookup finds o in the overlay; a namespace stamped by the overlay does
+// not prevent a match.
+func (ov *Overlay) lookup(o Object) ([]byte, bool) {
+	if ov == nil {
+		return nil, false
+	}
+	if d, ok := ov.Docs[o]; ok {
+		return d, true
+	}
+	for k, d := range ov.Docs {
+		if k.Kind == o.Kind && k.Name == o.Name && (o.Namespace == "" || k.Namespace == "") {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// SuiteResult is the outcome of one suite.
+type SuiteResult struct {
+	Suite *Suite
+	Rows  []Row
+	// Err is why the suite could not run; it counts as a failure.
+	Err error
+	// Skipped says why the suite was not run (none of its policies are in
+	// the overlay).
+	Skipped string
+	// Substituted lists the objects taken from the overlay.
+	Substituted []Object
+}
+
+// Failed reports whether the suite fails kyverno-gate.
+func (r *SuiteResult) Failed() bool {
+	if r.Err != nil {
+		return true
+	}
+	for _, row := range r.Rows {
+		if row.Failed() {
+			return true
+		}
+	}
+	return false
+}
+
+// Run runs suites in parallel and returns their results in input order.
+// With an overlay, each suite's policies and exceptions are replaced by the
+// rendered ones of the same kind and name, and a suite none of whose
+// policies is in the overlay is skipped.
+func Run(suites []*Suite, ov *Overlay) []*SuiteResult {
+	results := make([]*SuiteResult, len(suites))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				results[i] = runSuite(suites[i], ov)
+			}
+		}()
+	}
+	for i := range suites {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return results
+}
+
+func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
+	res = &SuiteResult{Suite: s}
+	defer func() {
+		if v := recover(); v != nil {
+			res.Err = fmt.Errorf("Kyverno crashed while running this suite: %v", v)
+		}
+	}()
+	if s.Err != nil {
+		res.Err = fmt.Errorf("the test file does not load: %w", s.Err)
+		return res
+	}
+	if deprecations.CheckTest(io.Discard, s.Path, s.Test) {
+		res.Err = fmt.Errorf("the test file uses a deprecated schema; migrate it as `kyverno test` explains")
+		return res
+	}
+	if len(s.Test.Results) == 0 {
+		return res
+	}
+	pols, subs, err := suitePolicies(s, ov)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if ov != nil && len(subs) == 0 {
+		res.Skipped = "none of its policies is in this overlay"
+		return res
+	}
+	excs, esubs, err := suiteExceptions(s, ov)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Substituted = append(subs, esubs...)
+	ev, err := evaluate(s, pols, excs)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Rows = check(s, ev)
+	return res
+}
+
+// suitePolicies loads the suite's policy files, substituting overlay
+// objects. Any document Kyverno's loader drops is an error here.
+func suitePolicies(s *Suite, ov *Overlay) (*Policies, []Object, error) {
+	paths := path.GetFullPaths(s.Test.Policies, s.Dir(), false)
+	var (
+		pols *Policies
+		subs []Object
+		err  error
+	)
+	if ov == nil {
+		pols, err = policy.Load(nil, "", paths...)
+	} else {
+		var docs [][]byte
+		docs, subs, err = substitute(paths, ov)
+		if err == nil {
+			pols, err = loadPolicyDocs(bytes.Join(docs, []byte("\n---\n")))
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("policies: %w", err)
+	}
+	if len(pols.NonFatalErrors) > 0 {
+		var msgs []string
+		for _, e := range pols.NonFatalErrors {
+			msgs = append(msgs, e.Error.Error())
+		}
+		return nil, nil, fmt.Errorf("policies: Kyverno's loader dropped a document (upstream `kyverno test` would silently skip it): %s", strings.Join(msgs, "; "))
+	}
+	return pols, subs, nil
+}
+
+func suiteExceptions(s *Suite, ov *Overlay) (*Exceptions, []Object, error) {
+	paths := path.GetFullPaths(s.Test.PolicyExceptions, s.Dir(), false)
+	if ov == nil {
+		excs, err := loadExceptions(paths)
+		if err != nil {
+			return nil, nil, fmt.Errorf("exceptions: %w", err)
+		}
+		return excs, nil, nil
+	}
+	docs, subs, err := substitute(paths, ov)
+	if err != nil {
+		return nil, nil, fmt.Errorf("exceptions: %w", err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, d := range docs {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal(d, &u.Object); err != nil {
+			return nil, nil, fmt.Errorf("exceptions: %w", err)
+		}
+		objs = append(objs, &u)
+	}
+	res := exception.SelectFrom(objs)
+	return &Exceptions{Legacy: res.Exceptions, CEL: res.CELExceptions}, subs, nil
+}
+
+// substitute reads the documents of paths (files or folders), replacing
+// each one the overlay renders.
+func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
+	var (
+		docs [][]byte
+		subs []Object
+	)
+	for _, p := range paths {
+		files, err := manifestFiles(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, nil, err
+			}
+			split, err := extyaml.SplitDocuments(data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", f, err)
+			}
+			for _, d := range split {
+				var meta struct {
+					Kind     string `json:"kind"`
+					Metadata struct {
+						Name      string `json:"name"`
+						Namespace string `json:"namespace"`
+					} `json:"metadata"`
+				}
+				if err := yaml.Unmarshal(d, &meta); err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", f, err)
+				}
+				if meta.Kind == "" {
+					continue
+				}
+				o := Object{Kind: meta.Kind, Namespace: meta.Metadata.Namespace, Name: meta.Metadata.Name}
+				if r, ok := ov.lookup(o); ok {
+					d = r
+					subs = append(subs, o)
+				}
+				docs = append(docs, d)
+			}
+		}
+	}
+	return docs, subs, nil
+}
+
+func manifestFiles(p string) ([]string, error) {
+	info, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return []string{p}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(p, func(f string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(f)) {
+		case ".yaml", ".yml", ".json":
+			if !e.IsDir() {
+				out = append(out, f)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
