@@ -45,7 +45,12 @@ type Input struct {
 	Root     string         // absolute repository root
 	Dir      string         // rendered path, relative to Root
 	Rendered *render.Result // the rendering under judgement
-	Settings *settings.Settings
+	// Baseline is the rendering to compare with for weakenings, nil when
+	// the run has none (baseline none, or auto without a lock file).
+	Baseline *render.Result
+	// BaselineName says what Baseline is, e.g. "git:origin/main".
+	BaselineName string
+	Settings     *settings.Settings
 	// Stage lets a gate name what it is doing, for timeout messages.
 	Stage func(string)
 	// Log reports progress to the person running the gate (stderr).

@@ -132,18 +132,32 @@ func Render(dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	stripped := map[string][]string{} // namespace -> objects
 	for i, doc := range docs {
-		r, note, err := toResource(doc)
+		r, ns, err := toResource(doc)
 		if err != nil {
 			return nil, &Error{File: res.Dir, Msg: err.Error()}
 		}
-		if note != "" {
-			res.Notes = append(res.Notes, note)
+		if ns != "" {
+			stripped[ns] = append(stripped[ns], r.Kind+" "+r.Name)
 		}
 		r.Source = sources[i]
 		res.Resources = append(res.Resources, r)
 	}
+	for _, ns := range sortedKeys(stripped) {
+		res.Notes = append(res.Notes, fmt.Sprintf("removed metadata.namespace %q that kustomize stamped on %d cluster-scoped Kyverno objects (%s)",
+			ns, len(stripped[ns]), strings.Join(stripped[ns], ", ")))
+	}
 	return res, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, []string, error) {
@@ -309,14 +323,14 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []st
 // toResource decodes one rendered document and undoes kustomize's namespace
 // stamp on Kyverno's cluster-scoped kinds, which kustomize cannot know are
 // cluster-scoped. The API server would drop it silently; Kyverno's offline
-// validation would reject the policy.
+// validation would reject the policy. It returns the namespace it removed.
 func toResource(n *kyaml.RNode) (*Resource, string, error) {
-	var note string
+	var stripped string
 	if ns := n.GetNamespace(); ns != "" && IsClusterScopedKyvernoKind(n.GetApiVersion(), n.GetKind()) {
 		if err := n.SetNamespace(""); err != nil {
 			return nil, "", err
 		}
-		note = fmt.Sprintf("removed metadata.namespace %q from cluster-scoped %s %s", ns, n.GetKind(), n.GetName())
+		stripped = ns
 	}
 	obj, err := n.Map()
 	if err != nil {
@@ -329,7 +343,7 @@ func toResource(n *kyaml.RNode) (*Resource, string, error) {
 	return &Resource{
 		APIVersion: n.GetApiVersion(), Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(),
 		Object: obj, YAML: []byte(text),
-	}, note, nil
+	}, stripped, nil
 }
 
 // clusterScoped lists Kyverno's cluster-scoped kinds by API group.

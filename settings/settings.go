@@ -364,10 +364,16 @@ func appInfo(env map[string]string) App {
 	return a
 }
 
+// ConfigFile is the repository configuration file; the folder holding it is
+// the repository root, even inside a larger checkout (a monorepo, or this
+// project's own examples).
+const ConfigFile = ".kyverno-gate.yaml"
+
 // Root is the repository root for rendering dir: the repo-root parameter;
 // else, under Argo CD, dir minus the Application's source path (Argo CD
 // unpacks the whole repository and runs in <root>/<source path>); else the
-// nearest enclosing folder with a .git; else dir itself.
+// nearest enclosing folder with a .kyverno-gate.yaml, else with a .git;
+// else dir itself.
 func (s *Settings) Root(dir string) (string, error) {
 	if s.RepoRoot != "" {
 		return filepath.Abs(s.RepoRoot)
@@ -385,14 +391,17 @@ func (s *Settings) Root(dir string) (string, error) {
 			return strings.TrimSuffix(abs, suffix), nil
 		}
 	}
-	for d := abs; ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return abs, nil
+	for _, marker := range []string{ConfigFile, ".git"} {
+		for d := abs; ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(filepath.Join(d, marker)); err == nil {
+				return d, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
 		}
 	}
+	return abs, nil
 }
 
 // Plugin identifies the plugin to Argo CD. Applications name it as

@@ -136,6 +136,9 @@ func TestRoot(t *testing.T) {
 	os.MkdirAll(overlay, 0o755)
 	os.Mkdir(filepath.Join(repo, ".git"), 0o755)
 	plain := t.TempDir()
+	nested := filepath.Join(repo, "policies")
+	os.MkdirAll(filepath.Join(nested, "overlays", "prod"), 0o755)
+	os.WriteFile(filepath.Join(nested, ConfigFile), []byte("{}\n"), 0o644)
 
 	tests := []struct {
 		name    string
@@ -148,6 +151,7 @@ func TestRoot(t *testing.T) {
 			environ: []string{"ARGOCD_APP_NAME=p", "ARGOCD_APP_SOURCE_PATH=overlays/production/"}},
 		{name: "argo cd repo root app", dir: plain, want: plain, environ: []string{"ARGOCD_APP_NAME=p", "ARGOCD_APP_SOURCE_PATH=."}},
 		{name: "enclosing git checkout", dir: overlay, want: repo},
+		{name: "config file inside a checkout", dir: filepath.Join(nested, "overlays", "prod"), want: nested},
 		{name: "no checkout", dir: plain, want: plain},
 		{name: "explicit", dir: overlay, want: filepath.Join(repo, "overlays"), flags: map[string][]string{"repo-root": {filepath.Join(repo, "overlays")}}},
 	}

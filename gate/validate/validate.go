@@ -46,11 +46,15 @@ func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
 		}
 	}
 	if len(deprecatedKinds) > 0 {
-		var kinds []string
-		for k, n := range deprecatedKinds {
-			kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+		var names []string
+		for k := range deprecatedKinds {
+			names = append(names, k)
 		}
-		sort.Strings(kinds)
+		sort.Strings(names)
+		var kinds []string
+		for _, k := range names {
+			kinds = append(kinds, fmt.Sprintf("%d %s", deprecatedKinds[k], k))
+		}
 		out = append(out, gate.Finding{Gate: "validate", Severity: gate.Warning,
 			Message: "kyverno.io policy kinds are deprecated in Kyverno 1.19 (" + strings.Join(kinds, ", ") + ")",
 			Hint:    "plan the move to policies.kyverno.io kinds (ValidatingPolicy, MutatingPolicy, ...) before Kyverno 1.20"})

@@ -19,7 +19,7 @@ import (
 
 // maxGlobStates bounds one search. Real policies use a handful of short
 // patterns and need a few hundred states.
-const maxGlobStates = 50000
+const maxGlobStates = 20000
 
 // tri is a three-valued answer.
 type tri int

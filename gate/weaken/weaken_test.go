@@ -105,6 +105,7 @@ func TestDiff(t *testing.T) {
 		{"enforce-to-audit-rule", []want{{class: Weaker, rule: "check-team", field: "spec.rules[check-team].validate.failureAction", before: "Enforce", after: "Audit"}}, true},
 		{"rule-audit-beats-spec-enforce", []want{{class: Weaker, rule: "check-team", field: "spec.rules[check-team].validate.failureAction", before: "Enforce", after: "Audit"}}, true},
 		{"spec-enforce-patch-does-nothing", nil, true},
+		{"clusterpolicy-apiversion-switch", nil, true},
 		{"audit-to-enforce", []want{{class: Stricter, rule: "check-team", before: "Audit", after: "Enforce"}}, true},
 		{"rule-override-added", []want{{class: Weaker, rule: "check-team", field: "spec.rules[check-team].validate.failureActionOverrides", message: `namespace "dev-`}}, true},
 		{"spec-override-widened", []want{{class: Weaker, rule: "check-team", field: "spec.validationFailureActionOverrides", message: `namespace "test-`}}, true},
