@@ -20,6 +20,10 @@ test:
 demo: build
 	bin/kyverno-gate generate $(EXAMPLE)/overlays/production
 
+# Side-by-side benchmarks against upstream kyverno (writes bench/out/results.md).
+bench:
+	bench/run.sh
+
 # Regenerate plugin.yaml from the parameter table (a test checks they agree).
 plugin.yaml: build
 	bin/kyverno-gate plugin-config > plugin.yaml

@@ -1,0 +1,282 @@
+package weaken
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/render"
+)
+
+// Gate rejects a rendering that weakens enforcement compared with
+// in.Baseline, unless each weakening carries its approval (see
+// approval.go). Without a baseline it finds nothing. Stricter changes are
+// only logged. Approvals that match no current finding (of this gate or of
+// the floor gate) are reported as warnings.
+type Gate struct {
+	// Now is the clock for approval expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Name implements gate.Gate.
+func (Gate) Name() string { return "weaken" }
+
+// Check implements gate.Gate.
+func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
+	ev, err := g.Evaluate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return ev.Findings, nil
+}
+
+// Item is one blocking change or floor violation and what became of it.
+type Item struct {
+	Change Change
+	// Approved is true when a valid approval covers it; Approval is that
+	// approval, or the expired or invalid one that did not count.
+	Approved bool
+	Approval *Approval
+	// Suggestion says how to approve it.
+	Suggestion Suggestion
+}
+
+// Evaluation is the detailed outcome of a gate, for reports.
+type Evaluation struct {
+	Findings []gate.Finding
+	Items    []Item
+	// Stricter counts the stricter changes (weaken gate only).
+	Stricter int
+}
+
+func now(f func() time.Time) time.Time {
+	if f != nil {
+		return f()
+	}
+	return time.Now()
+}
+
+// Evaluate is Check with the details: every blocking change, whether it is
+// approved, and how to approve it.
+func (g Gate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, error) {
+	ev := &Evaluation{}
+	if in.Baseline == nil {
+		if in.BaselineName != "" {
+			in.Logf("weaken: no baseline (%s); nothing to compare with", in.BaselineName)
+		}
+		return ev, nil
+	}
+	head, err := kyverno.Load(in.Rendered.Resources)
+	if err != nil {
+		return nil, err
+	}
+	base, err := kyverno.Load(in.Baseline.Resources)
+	if err != nil {
+		return nil, err
+	}
+	changes := Diff(base, head)
+	var blocking []Change
+	for _, c := range changes {
+		if c.Class.Blocks() {
+			blocking = append(blocking, c)
+		} else if c.Class == Stricter {
+			ev.Stricter++
+		}
+	}
+	if ev.Stricter > 0 {
+		in.Logf("weaken: %d stricter change(s) compared with %s", ev.Stricter, in.BaselineName)
+	}
+	approvals := CollectApprovals(in.Rendered.Resources)
+	t := now(g.Now)
+	hd, bs := objectsByKey(head), objectsByKey(base)
+	live := map[string]bool{}
+	for _, c := range blocking {
+		live[c.Fingerprint] = true
+		// The finding points at the head object; for a removal at the
+		// baseline's, and the approval goes on any remaining object.
+		file, object := "", c.Kind+" "+c.Policy
+		target := hd[key(c.Kind, c.Policy)]
+		gone := target == nil
+		if target != nil {
+			file, object = target.Source, target.ID()
+		} else {
+			if b := bs[key(c.Kind, c.Policy)]; b != nil {
+				file, object = b.Source, b.ID()
+			}
+			target = anyTarget(in.Rendered.Resources, c.Policy)
+		}
+		msg := c.Message
+		if c.Class == Unknown {
+			msg = "may weaken enforcement (cannot be decided structurally, so it counts as weaker): " + msg
+		}
+		msg += " (baseline: " + in.BaselineName + ")"
+		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
+			gate.Finding{File: file, Object: object, Rule: c.Rule, Message: msg}, in)
+		ev.Items = append(ev.Items, item)
+		if f != nil {
+			ev.Findings = append(ev.Findings, *f)
+		}
+	}
+	// Stale approvals: only decidable with a baseline, and only knowing the
+	// floor gate's fingerprints too.
+	floors, err := floorChangesFor(in)
+	if err != nil {
+		in.Logf("weaken: not checking for stale approvals: the floors could not be evaluated: %v", err)
+		return ev, nil
+	}
+	for _, c := range floors {
+		live[c.Fingerprint] = true
+	}
+	ev.Findings = append(ev.Findings, staleFindings(g.Name(), approvals, live)...)
+	return ev, nil
+}
+
+// decide applies the approvals to one blocking change; it returns the
+// finding to report, nil when approved.
+func decide(gateName string, c Change, approvals *Approvals, t time.Time, s Suggestion, f gate.Finding, in *gate.Input) (Item, *gate.Finding) {
+	item := Item{Change: c, Suggestion: s}
+	var expired, invalid *Approval
+	for _, a := range approvals.ByFingerprint[c.Fingerprint] {
+		switch {
+		case a.Valid(t):
+			item.Approved, item.Approval = true, &a
+			detail := a.describe()
+			if detail != "" {
+				detail = " (" + detail + ")"
+			}
+			in.Logf("%s: approved by %s on %s%s: %s", gateName, a.Key(), a.Object, detail, c.Message)
+			return item, nil
+		case a.Err == nil && expired == nil:
+			expired = &a
+		case a.Err != nil && invalid == nil:
+			invalid = &a
+		}
+	}
+	f.Gate, f.Severity = gateName, gate.Error
+	f.Hint = s.Hint()
+	switch {
+	case expired != nil:
+		item.Approval = expired
+		f.Message += fmt.Sprintf("; its approval %s on %s expired on %s", expired.Key(), expired.Object, expired.Expires.Format("2006-01-02"))
+		f.Hint = "renew the approval with a later expires= date if the weakening is still accepted, or revert the change; " + s.Hint()
+	case invalid != nil:
+		item.Approval = invalid
+		f.Message += fmt.Sprintf("; its approval %s on %s is not valid: %v", invalid.Key(), invalid.Object, invalid.Err)
+	}
+	return item, &f
+}
+
+// staleFindings warns about approvals that match no live fingerprint and
+// about approval keys that are not fingerprints.
+func staleFindings(gateName string, approvals *Approvals, live map[string]bool) []gate.Finding {
+	var out []gate.Finding
+	fps := make([]string, 0, len(approvals.ByFingerprint))
+	for fp := range approvals.ByFingerprint {
+		fps = append(fps, fp)
+	}
+	sort.Strings(fps)
+	for _, fp := range fps {
+		if live[fp] {
+			continue
+		}
+		for _, a := range approvals.ByFingerprint[fp] {
+			out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+				Message: fmt.Sprintf("stale approval %s: no current finding has this fingerprint (the change it approved was reverted, locked, or changed since)", a.Key()),
+				Hint:    "remove it"})
+		}
+	}
+	for _, a := range approvals.BadKeys {
+		out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+			Message: fmt.Sprintf("annotation %s is not an approval: %v", a.Key(), a.Err),
+			Hint:    "copy the annotation from the rejection message, or remove it"})
+	}
+	return out
+}
+
+func key(kind, policy string) string { return kind + "\x00" + policy }
+
+// changeKey returns the Kind and Policy a Change of object o carries, the
+// same way Diff names objects.
+func changeKey(o *kyverno.Object) (kind, policy string) {
+	r := o.Resource
+	if o.Err != nil {
+		return r.Kind, displayName(r.Namespace, r.Name)
+	}
+	switch {
+	case o.Policy != nil:
+		ns := ""
+		if o.Policy.IsNamespaced() {
+			ns = o.Policy.GetNamespace()
+		}
+		return o.Policy.GetKind(), displayName(ns, o.Policy.GetName())
+	case o.Exception != nil:
+		return kindLegacyException, displayName(o.Exception.GetNamespace(), o.Exception.GetName())
+	case o.CELException != nil:
+		return kindCELException, displayName(o.CELException.GetNamespace(), o.CELException.GetName())
+	case o.Validating != nil, o.Image != nil, o.Mutating != nil, o.Generating != nil, o.Deleting != nil:
+		m := celMeta(o)
+		ns := m.GetNamespace()
+		if render.IsClusterScopedKyvernoKind(o.GVK.GroupVersion().String(), o.GVK.Kind) {
+			ns = ""
+		}
+		return o.GVK.Kind, displayName(ns, m.GetName())
+	case o.Cleanup != nil:
+		ns := ""
+		if o.Cleanup.IsNamespaced() {
+			ns = o.Cleanup.GetNamespace()
+		}
+		return o.GVK.Kind, displayName(ns, o.Cleanup.GetName())
+	case o.GlobalCtx != nil:
+		return o.GVK.Kind, o.GlobalCtx.GetName()
+	}
+	return r.Kind, displayName(r.Namespace, r.Name)
+}
+
+// objectsByKey indexes objects' resources by the names changes carry.
+func objectsByKey(objs []*kyverno.Object) map[string]*render.Resource {
+	out := map[string]*render.Resource{}
+	for _, o := range objs {
+		if o == nil || o.Resource == nil {
+			continue
+		}
+		k, p := changeKey(o)
+		if _, dup := out[key(k, p)]; !dup {
+			out[key(k, p)] = o.Resource
+		}
+	}
+	return out
+}
+
+// anyTarget picks the object to carry the approval of a removed policy:
+// an object of the same name (a policy that changed kind or namespace),
+// else the first Kyverno object of the rendering; nil when there is none.
+func anyTarget(resources []*render.Resource, policy string) *render.Resource {
+	name := policy
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	var first *render.Resource
+	for _, r := range resources {
+		if !kyverno.IsKyverno(r) {
+			continue
+		}
+		if r.Name == name {
+			return r
+		}
+		if first == nil {
+			first = r
+		}
+	}
+	return first
+}
+
+func fileExists(root, rel string) bool {
+	info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+	return err == nil && info.Mode().IsRegular()
+}
