@@ -185,7 +185,7 @@ type floorCtx struct {
 func (fl *floorCtx) add(floor, kind, policy, rule, field, actual, required, msg string) {
 	fl.out = append(fl.out, Change{
 		Class: Weaker, Kind: kind, Policy: policy, Rule: rule, Field: field, Before: actual, After: required,
-		Message:     fmt.Sprintf("%s (the %s floor %s in %s)", msg, fl.env, floor, settings.ConfigFile),
+		Message:     fmt.Sprintf("%s (required: %s, by the %s floor %s in %s)", msg, required, fl.env, floor, settings.ConfigFile),
 		Fingerprint: FloorFingerprint(floor, kind, policy, rule, actual, required),
 	})
 }
@@ -361,17 +361,19 @@ func (fl *floorCtx) exceptions(hs *side) {
 			targets = append(targets, t)
 		}
 		sort.Strings(targets)
-		var scopes, names []string
+		var scopes, parts []string
 		for _, t := range targets {
-			scopes = append(scopes, targetName(t)+": "+scopeOf(g[t]).String())
-			names = append(names, targetName(t))
+			sc := scopeOf(g[t]).String()
+			scopes = append(scopes, targetName(t)+": "+sc)
+			parts = append(parts, targetName(t)+" for "+abbreviate(sc))
 		}
 		scope := strings.Join(scopes, "; ")
-		msg := "exempts " + strings.Join(names, ", ") + " (" + abbreviate(scope) + "): every PolicyException needs an approval"
+		msg := "exempts " + strings.Join(parts, "; and ")
 		if len(targets) == 0 {
 			scope = "nothing"
-			msg = "exempts nothing as written, but every PolicyException needs an approval"
+			msg = "exempts nothing as written"
 		}
+		msg += "; every PolicyException needs an approval bound to what it exempts"
 		fl.add(floor, kind, policy, "", "spec", scope, "approved", msg)
 	}
 	for _, o := range hs.exc {
