@@ -1,0 +1,391 @@
+package weaken
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/render"
+)
+
+// parseDocs turns a "---"-separated YAML text into rendered resources
+// whose Source is source.
+func parseDocs(t *testing.T, text, source string) []*render.Resource {
+	t.Helper()
+	var res []*render.Resource
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("%s: %v", source, err)
+		}
+		if obj == nil {
+			continue
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		ns, _ := meta["namespace"].(string)
+		nm, _ := meta["name"].(string)
+		av, _ := obj["apiVersion"].(string)
+		kind, _ := obj["kind"].(string)
+		res = append(res, &render.Resource{APIVersion: av, Kind: kind, Namespace: ns, Name: nm, Object: obj, YAML: []byte(doc), Source: source})
+	}
+	return res
+}
+
+// gateFixture reads testdata/gate/<name>.yaml: a baseline and a head
+// rendering separated by "#### head".
+func gateFixture(t *testing.T, name string) (base, head []*render.Resource) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "gate", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := headSep.Split(string(data), -1)
+	if len(parts) != 2 {
+		t.Fatalf("%s: want exactly one '#### head' line", name)
+	}
+	return parseDocs(t, parts[0], "lock.yaml"), parseDocs(t, parts[1], "policies/"+name+".yaml")
+}
+
+// annotate adds an annotation to the object called name.
+func annotate(t *testing.T, rs []*render.Resource, name, key, value string) {
+	t.Helper()
+	for _, r := range rs {
+		if r.Name != name {
+			continue
+		}
+		meta, _ := r.Object["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if ann == nil {
+			ann = map[string]any{}
+			meta["annotations"] = ann
+		}
+		ann[key] = value
+		return
+	}
+	t.Fatalf("no object %s", name)
+}
+
+const lockName = "lock overlays/production/kyverno-gate.lock.yaml"
+
+func gateInput(t *testing.T, base, head []*render.Resource) (*gate.Input, *[]string) {
+	var logs []string
+	in := &gate.Input{Root: t.TempDir(), Dir: "overlays/production", Rendered: &render.Result{Dir: "overlays/production", Resources: head},
+		BaselineName: lockName, Log: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+	if base != nil {
+		in.Baseline = &render.Result{Dir: "overlays/production", Resources: base}
+	}
+	return in, &logs
+}
+
+var (
+	fpAudit   = Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
+	fpExclude = Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].exclude", "nothing", "{namespaces=[legacy]}")
+)
+
+func day(s string) func() time.Time {
+	return func() time.Time {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			panic(err)
+		}
+		return t
+	}
+}
+
+// wantFinding describes a finding; empty fields are not checked, Message
+// and Hint are substrings.
+type wantFinding struct {
+	severity gate.Severity
+	file     string
+	object   string
+	rule     string
+	message  string
+	hint     string
+}
+
+func (w wantFinding) matches(f gate.Finding) bool {
+	return f.Severity == w.severity && (w.file == "" || f.File == w.file) && (w.object == "" || f.Object == w.object) &&
+		(w.rule == "" || f.Rule == w.rule) && strings.Contains(f.Message, w.message) && strings.Contains(f.Hint, w.hint)
+}
+
+func TestGate(t *testing.T) {
+	approve := func(name, fp, value string) func(*testing.T, []*render.Resource) {
+		return func(t *testing.T, head []*render.Resource) { annotate(t, head, name, ApprovalKey(fp), value) }
+	}
+	both := func(fs ...func(*testing.T, []*render.Resource)) func(*testing.T, []*render.Resource) {
+		return func(t *testing.T, head []*render.Resource) {
+			for _, f := range fs {
+				f(t, head)
+			}
+		}
+	}
+	auditMsg := "effective failure action of rule check-team went from Enforce to Audit: violations are reported but no longer blocked (baseline: " + lockName + ")"
+	rejectedAudit := wantFinding{severity: gate.Error, file: "policies/enforce-to-audit.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
+		message: auditMsg, hint: "add the annotation `approve.kyverno-gate.io/" + fpAudit + `: "reason=<why>; ticket=<id>; expires=<YYYY-MM-DD>"` + "` to ClusterPolicy require-labels (metadata.annotations, e.g. a patch in "}
+	for _, tc := range []struct {
+		name    string
+		fixture string
+		noBase  bool
+		edit    func(*testing.T, []*render.Resource)
+		now     func() time.Time
+		want    []wantFinding
+		log     string
+	}{
+		{name: "no baseline", fixture: "enforce-to-audit", noBase: true},
+		{name: "unchanged", fixture: "unchanged"},
+		{name: "enforce to audit rejected", fixture: "enforce-to-audit", want: []wantFinding{rejectedAudit}},
+		{name: "enforce to audit approved", fixture: "enforce-to-audit",
+			edit: approve("require-labels", fpAudit, "reason=JIRA-123 loosen for migration; expires=2026-12-31"), now: day("2026-06-01T00:00:00Z"),
+			log: "approved by approve.kyverno-gate.io/" + fpAudit + " on ClusterPolicy require-labels (reason=JIRA-123 loosen for migration; expires=2026-12-31)"},
+		{name: "approval on any Kyverno object counts", fixture: "enforce-to-audit", edit: approve("disallow-latest", fpAudit, "")},
+		{name: "approval on the last day counts", fixture: "enforce-to-audit",
+			edit: approve("require-labels", fpAudit, "expires=2026-12-31"), now: day("2026-12-31T23:59:59Z")},
+		{name: "expired approval", fixture: "enforce-to-audit",
+			edit: approve("require-labels", fpAudit, "reason=x; expires=2026-12-31"), now: day("2027-01-01T00:00:00Z"),
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "; its approval approve.kyverno-gate.io/" + fpAudit + " on ClusterPolicy require-labels expired on 2026-12-31",
+				hint: "renew the approval with a later expires= date"}}},
+		{name: "invalid approval", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, "reason=x; until=2026-12-31"),
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: `is not valid: unknown key "until"`}}},
+		{name: "pasted placeholder does not count", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, SuggestedValue),
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "fill in the placeholder"}}},
+		{name: "approving one does not approve another", fixture: "two-weakenings", edit: approve("require-labels", fpAudit, ""),
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "exclude of rule check-team", hint: fpExclude}}},
+		{name: "both approved", fixture: "two-weakenings",
+			edit: both(approve("require-labels", fpAudit, ""), approve("require-labels", fpExclude, "ticket=SEC-9"))},
+		{name: "unrelated change on top does not launder", fixture: "unrelated-on-top",
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "went from Enforce to Audit", hint: fpAudit}}},
+		{name: "unrelated change on top, approved", fixture: "unrelated-on-top", edit: approve("require-probes", fpAudit, "")},
+		{name: "stale approval", fixture: "unchanged", edit: approve("require-labels", fpAudit, "reason=old"),
+			want: []wantFinding{{severity: gate.Warning, object: "ClusterPolicy require-labels", file: "policies/unchanged.yaml",
+				message: "stale approval approve.kyverno-gate.io/" + fpAudit + ": no current finding has this fingerprint", hint: "remove it"}}},
+		{name: "not a fingerprint", fixture: "unchanged", edit: approve("require-labels", "check-team", ""),
+			want: []wantFinding{{severity: gate.Warning, message: `annotation approve.kyverno-gate.io/check-team is not an approval: "check-team" is not a fingerprint`}}},
+		{name: "stricter and neutral changes pass", fixture: "stricter-only", log: "weaken: 3 stricter change(s) compared with " + lockName},
+		{name: "unknown change rejected", fixture: "unknown-change",
+			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "may weaken enforcement (cannot be decided structurally, so it counts as weaker): "}}},
+		{name: "policy removed", fixture: "policy-removed",
+			want: []wantFinding{{severity: gate.Error, file: "lock.yaml", object: "ClusterPolicy require-labels", message: "ClusterPolicy require-labels was removed",
+				hint: "to any Kyverno object the overlay still renders, e.g. ClusterPolicy disallow-latest (a patch in the overlay's kustomization), or to all of them with commonAnnotations"}}},
+		{name: "policy removed, approved elsewhere", fixture: "policy-removed",
+			edit: approve("disallow-latest", Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent"), "reason=retired")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, head := gateFixture(t, tc.fixture)
+			if tc.noBase {
+				base = nil
+			}
+			if tc.edit != nil {
+				tc.edit(t, head)
+			}
+			in, logs := gateInput(t, base, head)
+			findings, err := Gate{Now: tc.now}.Check(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			used := make([]bool, len(findings))
+			for _, w := range tc.want {
+				ok := false
+				for i, f := range findings {
+					if !used[i] && w.matches(f) {
+						used[i], ok = true, true
+						break
+					}
+				}
+				if !ok {
+					t.Errorf("missing finding %+v", w)
+				}
+			}
+			for i, f := range findings {
+				if f.Gate != "weaken" {
+					t.Errorf("gate %q", f.Gate)
+				}
+				if !used[i] {
+					t.Errorf("unexpected finding %+v", f)
+				}
+			}
+			if tc.log != "" && !strings.Contains(strings.Join(*logs, "\n"), tc.log) {
+				t.Errorf("log %q missing from:\n%s", tc.log, strings.Join(*logs, "\n"))
+			}
+		})
+	}
+}
+
+// An approval placed on a non-Kyverno object of the rendering does not
+// count: approvals live on the policies (or exceptions) they concern.
+func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
+	base, head := gateFixture(t, "enforce-to-audit")
+	cm := parseDocs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n", "cm.yaml")
+	head = append(head, cm...)
+	annotate(t, head, "notes", ApprovalKey(fpAudit), "")
+	in, _ := gateInput(t, base, head)
+	findings, err := Gate{}.Check(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Severity != gate.Error {
+		t.Fatalf("got %+v", findings)
+	}
+}
+
+func TestEvaluateItems(t *testing.T) {
+	base, head := gateFixture(t, "two-weakenings")
+	annotate(t, head, "require-labels", ApprovalKey(fpAudit), "by=alice")
+	in, _ := gateInput(t, base, head)
+	ev, err := Gate{}.Evaluate(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Items) != 2 || len(ev.Findings) != 1 {
+		t.Fatalf("items %+v findings %+v", ev.Items, ev.Findings)
+	}
+	for _, it := range ev.Items {
+		key, value := ApprovalAnnotation(it.Change)
+		if it.Suggestion.Key != key || it.Suggestion.Value != value || key != ApprovalKey(it.Change.Fingerprint) {
+			t.Errorf("suggestion %+v", it.Suggestion)
+		}
+		if it.Suggestion.Object != "ClusterPolicy require-labels" || it.Suggestion.APIVersion != "kyverno.io/v1" {
+			t.Errorf("target %+v", it.Suggestion)
+		}
+		switch it.Change.Fingerprint {
+		case fpAudit:
+			if !it.Approved || it.Approval == nil || it.Approval.By != "alice" {
+				t.Errorf("audit item %+v", it)
+			}
+		case fpExclude:
+			if it.Approved {
+				t.Errorf("exclude approved")
+			}
+		default:
+			t.Errorf("unexpected %s", it.Change)
+		}
+	}
+}
+
+func TestParseApproval(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  Approval
+		err   string
+	}{
+		{value: ""},
+		{value: " ; ;"},
+		{value: "reason=JIRA-123 loosen for migration; expires=2026-12-31",
+			want: Approval{Reason: "JIRA-123 loosen for migration", Expires: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}},
+		{value: " ticket = SEC-1 ;by=alice@example.com;reason=a=b ", want: Approval{Ticket: "SEC-1", By: "alice@example.com", Reason: "a=b"}},
+		{value: "reason=", want: Approval{}},
+		{value: "reason", err: `"reason" is not key=value`},
+		{value: "reason=a; reason=b", err: "key reason is given twice"},
+		{value: "expires=31.12.2026", err: "expires=31.12.2026 is not a date YYYY-MM-DD"},
+		{value: "expires=2026-12-31T00:00:00Z", err: "not a date"},
+		{value: "Reason=x", err: `unknown key "Reason"`},
+		{value: "approved=true", err: `unknown key "approved"`},
+		{value: SuggestedValue, err: "reason=<why>: fill in the placeholder"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			got, err := ParseApproval(tc.value)
+			switch {
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want %q", err, tc.err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case got != tc.want:
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestApprovalExpired(t *testing.T) {
+	a, err := ParseApproval("expires=2026-12-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now     string
+		expired bool
+	}{
+		{"2026-12-30T12:00:00Z", false},
+		{"2026-12-31T00:00:00Z", false},
+		{"2026-12-31T23:59:59Z", false},
+		{"2027-01-01T00:00:00Z", true},
+		// 2026-12-31 23:30 in New York is 2027-01-01 04:30 UTC: expired.
+		{"2026-12-31T23:30:00-05:00", true},
+		// 2027-01-01 00:30 in Berlin is still 2026-12-31 UTC: valid.
+		{"2027-01-01T00:30:00+01:00", false},
+	} {
+		if got := a.Expired(day(tc.now)()); got != tc.expired {
+			t.Errorf("%s: expired=%v", tc.now, got)
+		}
+	}
+	if (Approval{}).Expired(time.Now()) {
+		t.Error("no expiry never expires")
+	}
+}
+
+// TestSuggestionPatchApplies pastes the suggested patch into an overlay's
+// kustomization, fills in the value, renders, and checks that the approval
+// lands on the object and approves the finding.
+func TestSuggestionPatchApplies(t *testing.T) {
+	base, head := gateFixture(t, "enforce-to-audit")
+	in, _ := gateInput(t, base, head)
+	ev, err := Gate{}.Evaluate(context.Background(), in)
+	if err != nil || len(ev.Items) != 1 {
+		t.Fatalf("%v %+v", err, ev)
+	}
+	patch := strings.Replace(ev.Items[0].Suggestion.Patch, SuggestedValue, "reason=accepted; ticket=SEC-1", 1)
+
+	root := t.TempDir()
+	_, headText, _ := strings.Cut(mustReadFile(t, filepath.Join("testdata", "gate", "enforce-to-audit.yaml")), "#### head\n")
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("base/policies.yaml", headText)
+	write("overlays/production/kustomization.yaml", "resources:\n  - ../../base/policies.yaml\npatches:\n"+patch)
+	res, err := render.Render(filepath.Join(root, "overlays", "production"), render.Options{Root: root})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, patch)
+	}
+	in, _ = gateInput(t, base, res.Resources)
+	in.Root = root
+	findings, err := Gate{}.Check(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 0 {
+		t.Fatalf("still rejected after pasting:\n%s\n%+v", patch, findings)
+	}
+	// The hint names the overlay's kustomization now that it exists.
+	in.Rendered.Resources = head
+	ev, _ = Gate{}.Evaluate(context.Background(), in)
+	if k := ev.Items[0].Suggestion.Kustomization; k != "overlays/production/kustomization.yaml" || !strings.Contains(ev.Findings[0].Hint, "a patch in overlays/production/kustomization.yaml") {
+		t.Fatalf("kustomization %q, hint %q", k, ev.Findings[0].Hint)
+	}
+}
+
+func mustReadFile(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
