@@ -1,0 +1,45 @@
+package output
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/render"
+)
+
+func TestTextCapsProblemsAndLeadsWithTheVerdict(t *testing.T) {
+	var fs []gate.Finding
+	for i := 0; i < 5; i++ {
+		fs = append(fs, gate.Finding{Gate: "test", Severity: gate.Error, File: "tests/a.yaml", Object: "policy p",
+			Rule: "r", Resource: "Pod ns/x", Message: "expected fail:\n  Want fail, got pass", Hint: "fix it"})
+	}
+	var b bytes.Buffer
+	Text(&b, "overlays/prod", Rejected, fs, 3, "")
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if lines[0] != "kyverno-gate: overlays/prod REJECTED: 5 problems" {
+		t.Errorf("first line = %q", lines[0])
+	}
+	if len(lines) != 5 || !strings.HasPrefix(lines[4], "... and 2 more") {
+		t.Errorf("want 3 problems then '... and 2 more', got:\n%s", b.String())
+	}
+	if lines[1] != "- tests/a.yaml, policy p, rule r, resource Pod ns/x: expected fail: Want fail, got pass → fix it" {
+		t.Errorf("problem line = %q", lines[1])
+	}
+}
+
+func TestVerdictExitCodes(t *testing.T) {
+	for v, want := range map[Verdict]int{Vetted: 0, Rejected: 1, Failed: 2} {
+		if got := v.ExitCode(); got != want {
+			t.Errorf("%s: exit %d, want %d", v, got, want)
+		}
+	}
+}
+
+func TestManifestsIsOneStream(t *testing.T) {
+	got := string(Manifests([]*render.Resource{{YAML: []byte("a: 1\n")}, {YAML: []byte("b: 2")}}))
+	if got != "---\na: 1\n---\nb: 2\n" {
+		t.Errorf("got %q", got)
+	}
+}
