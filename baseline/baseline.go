@@ -32,7 +32,7 @@ import (
 )
 
 // LockFile is the name of an overlay's lock file, next to its kustomization.
-const LockFile = "kyverno-gate.lock.yaml"
+const LockFile = render.LockFile
 
 // Error is a baseline that cannot be produced, phrased for a person.
 type Error struct {

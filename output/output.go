@@ -76,7 +76,7 @@ func Text(w io.Writer, path string, v Verdict, findings []gate.Finding, max int,
 	shown := 0
 	for _, f := range findings {
 		if shown == max {
-			fmt.Fprintf(w, "... and %d more; run `kyverno-gate check %s` for the full list\n", len(findings)-shown, path)
+			fmt.Fprintf(w, "... and %d more (set parameter max-problems to list them all)\n", len(findings)-shown)
 			break
 		}
 		fmt.Fprintln(w, "- "+Line(f))

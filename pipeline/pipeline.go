@@ -7,7 +7,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/gate/validate"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -17,13 +19,14 @@ import (
 // Outcome is a finished run over one directory.
 type Outcome struct {
 	Dir      string // as given by the user, for messages
+	Root     string // the repository root
 	Rendered *render.Result
 	Report   *gate.Report
 }
 
 // Gates returns the gates, in order, that vet a rendering.
 func Gates() []gate.Gate {
-	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, kyvernotest.Gate{}}
+	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, weaken.FloorGate{}, kyvernotest.Gate{}}
 }
 
 // EmptyError is a rendering with nothing in it: fatal because Argo CD would
@@ -44,11 +47,12 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	stages := &gate.Stages{}
-	out := &Outcome{Dir: dir}
+	out := &Outcome{Dir: dir, Root: root}
 	err = gate.Within(ctx, s.Timeout, stages, func() error {
 		stages.Set("rendering " + dir)
 		start := time.Now()
-		res, err := render.Render(dir, render.Options{Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm})
+		opts := render.Options{Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm}
+		res, err := render.Render(dir, opts)
 		if err != nil {
 			return err
 		}
@@ -60,7 +64,19 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 			return &EmptyError{Dir: dir}
 		}
 		out.Rendered = res
-		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Settings: s, Stage: stages.Set, Log: log}
+		stages.Set("resolving baseline " + s.Baseline)
+		base, baseName, err := baseline.Resolve(s.Baseline, root, res.Dir, opts)
+		if err != nil {
+			return err
+		}
+		log("baseline: %s", baseName)
+		if base != nil {
+			for _, n := range base.Notes {
+				log("baseline: %s", n)
+			}
+		}
+		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
+			Settings: s, Stage: stages.Set, Log: log}
 		out.Report, err = gate.Run(ctx, in, Gates()...)
 		return err
 	})

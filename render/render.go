@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
@@ -32,6 +34,10 @@ type Options struct {
 	// MaxFileBytes and MaxTotalBytes bound what one rendering reads.
 	MaxFileBytes, MaxTotalBytes int64
 }
+
+// LockFile is the name of the vetted rendering kept next to an overlay as the
+// weakening gate's baseline (see package baseline); it is never rendered.
+const LockFile = "kyverno-gate.lock.yaml"
 
 // Defaults for the read limits: far above any real policy repository, far
 // below what would hurt a sidecar with a small memory limit.
@@ -125,7 +131,7 @@ func Render(dir string, opts Options) (*Result, error) {
 		sources []string
 	)
 	if kustomizationName(fs, realDir) != "" {
-		docs, sources, err = build(fs, realDir, opts)
+		docs, sources, err = build(fs, realDir, opts, res)
 	} else {
 		docs, sources, err = readPlainDir(fs, realDir, res)
 	}
@@ -160,10 +166,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, []string, error) {
-	if err := scanKustomizations(fs, dir, opts); err != nil {
+func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, error) {
+	notes, err := scanKustomizations(fs, dir, opts)
+	if err != nil {
 		return nil, nil, asError(fs, err)
 	}
+	res.Notes = append(res.Notes, notes...)
 	ko := krusty.MakeDefaultOptions()
 	// Same order as `kustomize build` and Argo CD: legacy sort unless the
 	// kustomization asks for another.
@@ -189,7 +197,7 @@ func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, []string, 
 		keepOrigin = kept
 		return data, err
 	}
-	m, err := krusty.MakeKustomizer(ko).Run(fs, dir)
+	m, err := runQuietly(func() (resmap.ResMap, error) { return krusty.MakeKustomizer(ko).Run(fs, dir) })
 	fs.rewrite = nil
 	if err != nil {
 		return nil, nil, asError(fs, err)
@@ -218,6 +226,29 @@ func build(fs *confinedFS, dir string, opts Options) ([]*kyaml.RNode, []string, 
 		docs = append(docs, &r.RNode)
 	}
 	return docs, sources, nil
+}
+
+// stderrMu serialises the swap of os.Stderr in runQuietly.
+var stderrMu sync.Mutex
+
+// runQuietly runs a kustomize build with os.Stderr pointed at /dev/null:
+// kustomize prints deprecation warnings straight to os.Stderr, which would
+// push the verdict off the first line of what Argo CD shows. The scan
+// reports the same warnings as notes instead.
+func runQuietly(build func() (resmap.ResMap, error)) (resmap.ResMap, error) {
+	stderrMu.Lock()
+	defer stderrMu.Unlock()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return build()
+	}
+	saved := os.Stderr
+	os.Stderr = null
+	defer func() {
+		os.Stderr = saved
+		null.Close()
+	}()
+	return build()
 }
 
 func kustomizationName(fs *confinedFS, dir string) string {
@@ -292,6 +323,9 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []st
 		case ".yaml", ".yml", ".json":
 		default:
 			continue
+		}
+		if name == LockFile {
+			continue // the vetted baseline, not part of the overlay
 		}
 		file := filepath.Join(dir, name)
 		if fs.IsDir(file) {

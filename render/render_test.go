@@ -35,7 +35,7 @@ func TestRenderAcceptsRealKustomizations(t *testing.T) {
 		wantNotes  int
 	}{
 		{dir: "legacy", wantIDs: []string{"ConfigMap kyverno/settings", "ClusterPolicy require-labels", "PolicyException kyverno/allow-system"},
-			wantLabel: "legacy", wantAction: "Audit", wantNotes: 1},
+			wantLabel: "legacy", wantAction: "Audit", wantNotes: 4}, // 3 deprecated fields + the stripped namespace
 		{dir: "current", wantIDs: []string{"ConfigMap kyverno/settings", "ClusterPolicy require-labels", "PolicyException kyverno/allow-system"},
 			wantLabel: "current", wantAction: "Enforce", wantNotes: 1},
 		{dir: "base", wantIDs: []string{"ConfigMap settings", "ClusterPolicy require-labels", "PolicyException allow-system"},

@@ -15,7 +15,7 @@ import (
 // kustomize runs, because kustomize fetches remote bases (by exec'ing git) and
 // remote files (over HTTP) as soon as it meets them: the refusal has to come
 // first. It also turns a disabled Helm into a message naming our parameter.
-func scanKustomizations(fs *confinedFS, dir string, opts Options) error {
+func scanKustomizations(fs *confinedFS, dir string, opts Options) (notes []string, err error) {
 	seen := map[string]bool{}
 	var visit func(dir string) error
 	visit = func(dir string) error {
@@ -31,7 +31,14 @@ func scanKustomizations(fs *confinedFS, dir string, opts Options) error {
 		if err != nil || k == nil {
 			return err
 		}
+		deprecated := k.CheckDeprecatedFields()
+		k.FixKustomization()
 		rel := fs.rel(file)
+		if deprecated != nil {
+			for _, m := range *deprecated {
+				notes = append(notes, rel+": "+strings.TrimPrefix(m, "# Warning: "))
+			}
+		}
 		refuse := func(field, ref string) error {
 			return &Error{File: rel, Msg: fmt.Sprintf("%s entry %q is remote", field, ref),
 				Hint: "remote bases and resources are disabled: vendor them into the repository, or set parameter allow-remote=true"}
@@ -99,11 +106,11 @@ func scanKustomizations(fs *confinedFS, dir string, opts Options) error {
 		}
 		return nil
 	}
-	return visit(dir)
+	return notes, visit(dir)
 }
 
-// readKustomization returns the kustomization file in dir with kustomize's
-// own legacy-field fixes applied, or nil when dir has none.
+// readKustomization returns the kustomization file in dir, or nil when dir
+// has none.
 func readKustomization(fs *confinedFS, dir string) (string, *types.Kustomization, error) {
 	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		file := filepath.Join(dir, name)
@@ -118,7 +125,6 @@ func readKustomization(fs *confinedFS, dir string) (string, *types.Kustomization
 		if err := yaml.Unmarshal(data, &k); err != nil {
 			return file, nil, &Error{File: fs.rel(file), Msg: "not a valid kustomization: " + err.Error()}
 		}
-		k.FixKustomization()
 		return file, &k, nil
 	}
 	return "", nil, nil

@@ -90,6 +90,7 @@ flag > PARAM_* > ARGOCD_ENV_* > default.`,
 		Commands: []*cli.Command{
 			generateCommand(stdout, stderr, environ),
 			testCommand(stdout, stderr, environ),
+			lockCommand(stderr, environ),
 			pluginConfigCommand(stdout),
 		},
 	}
@@ -127,6 +128,13 @@ Examples:
 			}
 			logger := newLogger(stderr, s.LogLevel)
 			label := describe(dir, s)
+			if a := s.App; a.UnderArgoCD() {
+				logger.Debugf("Argo CD app %s (project %s), revision %s, destination namespace %s, Kubernetes %s",
+					a.Name, a.Project, a.Revision, a.Namespace, a.KubeVersion)
+			}
+			for _, p := range settings.Params {
+				logger.Debugf("parameter %s from %s", p.Name, s.Origin[p.Name])
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			out, err := pipeline.Run(ctx, dir, s, logger.Infof)

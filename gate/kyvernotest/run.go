@@ -225,6 +225,13 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 		}
 	}
 	cloneSources := cloneSourceResources(t, dir, pols.Policies)
+	// The processor would rebuild this mapper from the fake cluster's
+	// discovery for every resource; it is the same for the whole suite.
+	if restMapper == nil {
+		if restMapper, err = restmapperutils.GetRESTMapper(dClient); err != nil {
+			return nil, err
+		}
+	}
 
 	ev := &evaluation{
 		trigger:     map[string][]engineapi.EngineResponse{},
@@ -265,11 +272,6 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 		// The context provider must exist before compiling: compiled CEL
 		// libraries bind to it.
 		rm := restMapper
-		if rm == nil {
-			if rm, err = restmapperutils.GetRESTMapper(dClient); err != nil {
-				return nil, err
-			}
-		}
 		celMu.Lock()
 		cp, err := processor.NewContextProvider(dClient, rm, nil, contextPath, true, len(t.ClusterResources) == 0, gceMap, st.GetHTTPMockIndex())
 		if err == nil {
@@ -442,6 +444,9 @@ func insertBeforeGenerate(ers, vr []engineapi.EngineResponse) []engineapi.Engine
 func cloneSourceResources(t *v1alpha1.Test, dir string, pols []kyvernov1.PolicyInterface) map[string]string {
 	out := map[string]string{}
 	for _, p := range pols {
+		if !p.GetSpec().HasGenerate() {
+			continue
+		}
 		for _, rule := range autogen.Default.ComputeRules(p, "") {
 			if !rule.HasGenerate() {
 				continue

@@ -132,10 +132,14 @@ func floorChanges(in *gate.Input) ([]Change, error) {
 	})
 }
 
-// Floors checks env's floors on head. render returns the loaded rendering
-// of another environment (for notWeakerThan).
+// Floors checks env's floors on head and returns the violations, approved
+// or not, as Changes of class Weaker whose Before is the actual value and
+// After the required one, with a fingerprint of the floor violation (see
+// FloorFingerprint; for notWeakerThan, the Diff change under the floor's
+// name). renderEnv returns the loaded rendering of another environment,
+// for notWeakerThan.
 func Floors(cfg *repoconfig.Config, env *repoconfig.Environment, head []*kyverno.Object,
-	render func(*repoconfig.Environment) ([]*kyverno.Object, error)) ([]Change, error) {
+	renderEnv func(*repoconfig.Environment) ([]*kyverno.Object, error)) ([]Change, error) {
 	f := env.Floors
 	if f.Empty() {
 		return nil, nil
@@ -156,7 +160,7 @@ func Floors(cfg *repoconfig.Config, env *repoconfig.Environment, head []*kyverno
 		if other == nil {
 			return nil, fmt.Errorf("%s: environment %s: floors.notWeakerThan %s is not a declared environment", settings.ConfigFile, env.Name, f.NotWeakerThan)
 		}
-		objs, err := render(other)
+		objs, err := renderEnv(other)
 		if err != nil {
 			return nil, fmt.Errorf("floor notWeakerThan of environment %s: rendering %s (environment %s): %w", env.Name, other.Path, other.Name, err)
 		}
