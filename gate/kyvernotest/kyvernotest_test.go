@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	testcmd "github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/commands/test"
 	"github.com/go-logr/logr"
+	testcmd "github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/commands/test"
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 )
