@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/output"
-	"github.com/kyverno-gate/kyverno-gate/pipeline"
+	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
 func lockCommand(stderr io.Writer, environ []string) *cli.Command {
@@ -33,39 +30,22 @@ Examples:
 		Flags:        paramFlags(),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			dir := c.Args().First()
-			if dir == "" {
-				dir = "."
-			}
-			s, err := resolve(c, environ)
+			v, err := vet(c, environ, stderr, func(s *settings.Settings) error {
+				if s.Baseline == "none" {
+					return errors.New("lock compares with a baseline so that it never records an unapproved weakening; use auto, git:<rev> or file:<path>")
+				}
+				return nil
+			})
 			if err != nil {
-				output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
-				return exitError{2}
+				return err
 			}
-			if s.Baseline == "none" {
-				output.Text(stderr, dir, output.Failed, nil, 0,
-					"lock compares with a baseline so that it never records an unapproved weakening; use auto, git:<rev> or file:<path>")
-				return exitError{2}
-			}
-			logger := newLogger(stderr, s.LogLevel)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-			defer stop()
-			out, err := pipeline.Run(ctx, dir, s, logger.Infof)
+			path, err := baseline.WriteLock(v.out.Root, v.out.Rendered.Dir, v.out.Rendered)
 			if err != nil {
-				output.Text(stderr, dir, output.Failed, nil, 0, explain(err, logger))
+				output.Text(stderr, v.label, output.Failed, nil, 0, "writing the lock: "+err.Error())
 				return exitError{2}
 			}
-			if out.Report.Rejected() {
-				output.Text(stderr, dir, output.Rejected, out.Report.Findings, s.MaxProblems, "(lock not written)")
-				return exitError{1}
-			}
-			path, err := baseline.WriteLock(out.Root, out.Rendered.Dir, out.Rendered)
-			if err != nil {
-				output.Text(stderr, dir, output.Failed, nil, 0, "writing the lock: "+err.Error())
-				return exitError{2}
-			}
-			output.Text(stderr, dir, output.Vetted, out.Report.Findings, s.MaxProblems, "")
-			logger.Infof("wrote %s", path)
+			output.Text(stderr, v.label, output.Vetted, v.out.Report.Findings, v.settings.MaxProblems, "")
+			v.logger.Infof("wrote %s", path)
 			return nil
 		},
 	}

@@ -117,46 +117,74 @@ Examples:
 			if c.NArg() > 1 {
 				return fmt.Errorf("generate takes one DIR, got %d", c.NArg())
 			}
-			dir := c.Args().First()
-			if dir == "" {
-				dir = "."
-			}
-			s, err := resolve(c, environ)
+			v, err := vet(c, environ, stderr)
 			if err != nil {
-				output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
-				return exitError{2}
+				return err
 			}
-			logger := newLogger(stderr, s.LogLevel)
-			label := describe(dir, s)
-			if a := s.App; a.UnderArgoCD() {
-				logger.Debugf("Argo CD app %s (project %s), revision %s, destination namespace %s, Kubernetes %s",
-					a.Name, a.Project, a.Revision, a.Namespace, a.KubeVersion)
-			}
-			for _, p := range settings.Params {
-				logger.Debugf("parameter %s from %s", p.Name, s.Origin[p.Name])
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-			defer stop()
-			out, err := pipeline.Run(ctx, dir, s, logger.Infof)
-			if err != nil {
-				output.Text(stderr, label, output.Failed, nil, 0, explain(err, logger))
-				return exitError{2}
-			}
-			if out.Report.Rejected() {
-				output.Text(stderr, label, output.Rejected, out.Report.Findings, s.MaxProblems, "")
-				return exitError{1}
-			}
-			if n := out.Report.Count(gate.Warning); n > 0 {
-				output.Text(stderr, label, output.Vetted, out.Report.Findings, s.MaxProblems, "")
+			if n := v.out.Report.Count(gate.Warning); n > 0 {
+				output.Text(stderr, v.label, output.Vetted, v.out.Report.Findings, v.settings.MaxProblems, "")
 			}
 			// Everything passed: write the whole stream at once.
-			if _, err := stdout.Write(output.Manifests(out.Rendered.Resources)); err != nil {
+			if _, err := stdout.Write(output.Manifests(v.out.Rendered.Resources)); err != nil {
 				return exitError{2}
 			}
-			logger.Infof("%s vetted: %d resources", label, len(out.Rendered.Resources))
+			v.logger.Infof("%s vetted: %d resources", v.label, len(v.out.Rendered.Resources))
 			return nil
 		},
 	}
+}
+
+// vetted is a run of the pipeline that passed every gate.
+type vetted struct {
+	out      *pipeline.Outcome
+	settings *settings.Settings
+	logger   *logrus.Logger
+	label    string
+}
+
+// vet resolves the settings, runs the pipeline on the command's DIR
+// argument and reports anything but a pass on stderr, returning the exit
+// code as an exitError. Every command that renders and gates goes through it.
+func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*settings.Settings) error) (*vetted, error) {
+	dir := c.Args().First()
+	if dir == "" {
+		dir = "."
+	}
+	s, err := resolve(c, environ)
+	for _, f := range check {
+		if err == nil {
+			err = f(s)
+		}
+	}
+	if err != nil {
+		output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
+		return nil, exitError{2}
+	}
+	logger := newLogger(stderr, s.LogLevel)
+	label := describe(dir, s)
+	if a := s.App; a.UnderArgoCD() {
+		logger.Debugf("Argo CD app %s (project %s), revision %s, destination namespace %s, Kubernetes %s",
+			a.Name, a.Project, a.Revision, a.Namespace, a.KubeVersion)
+	}
+	for _, p := range settings.Params {
+		logger.Debugf("parameter %s from %s", p.Name, s.Origin[p.Name])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
+	if err != nil {
+		output.Text(stderr, label, output.Failed, nil, 0, explain(err, logger))
+		return nil, exitError{2}
+	}
+	if out.Report.Rejected() {
+		detail := ""
+		if c.Command.Name == "lock" {
+			detail = "(lock not written)"
+		}
+		output.Text(stderr, label, output.Rejected, out.Report.Findings, s.MaxProblems, detail)
+		return nil, exitError{1}
+	}
+	return &vetted{out: out, settings: s, logger: logger, label: label}, nil
 }
 
 // usageError keeps help text off stdout, which carries only manifests.
