@@ -199,6 +199,9 @@ func (c *confinedFS) ReadFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAliases(data); err != nil {
+		return nil, c.note(fmt.Errorf("%s %v", c.rel(real), err))
+	}
 	if c.rewrite != nil {
 		if data, err = c.rewrite(real, data); err != nil {
 			return nil, err

@@ -337,7 +337,8 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []st
 		}
 		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
 		if err != nil {
-			return nil, nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + err.Error()}
+			msg, _, _ := strings.Cut(err.Error(), "\n") // the parser appends the whole document
+			return nil, nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + msg}
 		}
 		for i, n := range nodes {
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -313,5 +314,26 @@ func TestRenderKeepsOriginAnnotationsWhenAsked(t *testing.T) {
 	r := res.Resources[0]
 	if r.Source != "base/p.yaml" || !bytes.Contains(r.YAML, []byte("config.kubernetes.io/origin")) {
 		t.Errorf("Source = %q, YAML:\n%s", r.Source, r.YAML)
+	}
+}
+
+func TestRenderRefusesYAMLBombs(t *testing.T) {
+	bomb := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+	prev := "a"
+	for _, name := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		bomb += fmt.Sprintf("  %s: &%s [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n", name, name, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+		prev = name
+	}
+	for name, files := range map[string]map[string]string{
+		"kustomization": {"app/kustomization.yaml": "resources: [bomb.yaml]\n", "app/bomb.yaml": bomb},
+		"plain dir":     {"app/bomb.yaml": bomb},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeRepo(t, files)
+			_, err := Render(filepath.Join(root, "app"), Options{Root: root})
+			if err == nil || !strings.Contains(err.Error(), "app/bomb.yaml") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v; want a one-line refusal naming the file", err)
+			}
+		})
 	}
 }
