@@ -293,7 +293,11 @@ func asError(fs *confinedFS, err error) error {
 		return re
 	}
 	if v := fs.firstViolation(); v != nil {
-		return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository"}
+		var outside *errOutside
+		if errors.As(v, &outside) {
+			return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository"}
+		}
+		return &Error{Msg: v.Error()}
 	}
 	msg := err.Error()
 	switch {
