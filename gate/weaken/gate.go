@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/witness"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
@@ -22,6 +23,15 @@ import (
 type Gate struct {
 	// Now is the clock for approval expiry; nil means time.Now.
 	Now func() time.Time
+	// Samples are folders of sample resources (relative to the repository
+	// root) searched for witnesses besides the test suites' resources.
+	Samples []string
+	// NoWitnesses turns the witness search off (see witness.go).
+	NoWitnesses bool
+	// WitnessBudget and MaxWitnessCandidates bound the witness search;
+	// zero means the witness package's defaults.
+	WitnessBudget        time.Duration
+	MaxWitnessCandidates int
 }
 
 // Name implements gate.Gate.
@@ -45,6 +55,9 @@ type Item struct {
 	Approval *Approval
 	// Suggestion says how to approve it.
 	Suggestion Suggestion
+	// Witness is a resource the baseline denied and the head admits, nil
+	// when none was found (weaken gate only).
+	Witness *witness.Witness
 }
 
 // Evaluation is the detailed outcome of a gate, for reports.
@@ -64,7 +77,7 @@ func now(f func() time.Time) time.Time {
 
 // Evaluate is Check with the details: every blocking change, whether it is
 // approved, and how to approve it.
-func (g Gate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, error) {
+func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error) {
 	ev := &Evaluation{}
 	if in.Baseline == nil {
 		if in.BaselineName != "" {
@@ -95,9 +108,20 @@ func (g Gate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, error) {
 	approvals := CollectApprovals(in.Rendered.Resources)
 	t := now(g.Now)
 	hd, bs := objectsByKey(head), objectsByKey(base)
+	witnesses := g.witnesses(ctx, in, base, head, blocking)
 	live := map[string]bool{}
-	for _, c := range blocking {
+	for i, c := range blocking {
 		live[c.Fingerprint] = true
+		var w *witness.Witness
+		if witnesses != nil {
+			w = witnesses[i]
+		}
+		// A witness proves the change weaker; the fingerprint does not
+		// depend on the class, so approvals stay valid.
+		proven := w != nil && w.Exclusive && c.Class == Unknown
+		if proven {
+			c.Class = Weaker
+		}
 		// The finding points at the head object; for a removal at the
 		// baseline's, and the approval goes on any remaining object.
 		file, object := "", c.Kind+" "+c.Policy
@@ -112,12 +136,21 @@ func (g Gate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, error) {
 			target = anyTarget(in.Rendered.Resources, c.Policy)
 		}
 		msg := c.Message
-		if c.Class == Unknown {
+		switch {
+		case proven:
+			msg = "weakens enforcement (proven by witness): " + msg
+		case c.Class == Unknown:
 			msg = "may weaken enforcement (cannot be decided structurally, so it counts as weaker): " + msg
+		}
+		resource := ""
+		if w != nil {
+			msg += witnessMessage(w)
+			resource = w.ID()
 		}
 		msg += " (baseline: " + in.BaselineName + ")"
 		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
-			gate.Finding{File: file, Object: object, Rule: c.Rule, Message: msg}, in)
+			gate.Finding{File: file, Object: object, Rule: c.Rule, Resource: resource, Message: msg}, in)
+		item.Witness = w
 		ev.Items = append(ev.Items, item)
 		if f != nil {
 			ev.Findings = append(ev.Findings, *f)
