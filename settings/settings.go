@@ -46,6 +46,8 @@ var Params = []Param{
 		Tooltip: "What the weakening gate compares with: auto (the overlay's kyverno-gate.lock.yaml when present, else none), git:<rev>, file:<path>, or none."},
 	{Name: "tests", Type: Array, Default: []string{"tests", ".kyverno-test", "{overlay}/tests"}, Title: "Test folders",
 		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path."},
+	{Name: "samples", Type: Array, Title: "Sample resources",
+		Tooltip: "Extra folders, relative to the repository root, of resources the weakening gate tries as witnesses (besides the tests' resources)."},
 	{Name: "test-file-name", Type: String, Default: []string{"kyverno-test.yaml"}, Title: "Test file name",
 		Tooltip: "Name of the Kyverno test files (cli.kyverno.io/v1alpha1 Test)."},
 	{Name: "allow-no-tests", Type: Bool, Default: []string{"false"}, Title: "Allow no tests",
@@ -93,6 +95,7 @@ func (a App) UnderArgoCD() bool { return a.underArgoCD }
 type Settings struct {
 	Baseline     string
 	Tests        []string
+	Samples      []string
 	TestFileName string
 	AllowNoTests bool
 	AllowEmpty   bool
@@ -171,6 +174,8 @@ func (s *Settings) set(p Param, values []string) error {
 		s.Baseline = one
 	case "tests":
 		s.Tests = values
+	case "samples":
+		s.Samples = values
 	case "test-file-name":
 		if one == "" || strings.ContainsRune(one, filepath.Separator) {
 			return fmt.Errorf("%q is not a file name", one)

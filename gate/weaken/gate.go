@@ -56,7 +56,7 @@ type Item struct {
 	// Suggestion says how to approve it.
 	Suggestion Suggestion
 	// Witness is a resource the baseline denied and the head admits, nil
-	// when none was found (weaken gate only).
+	// when none was found or the change is approved (weaken gate only).
 	Witness *witness.Witness
 }
 
@@ -108,7 +108,15 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 	approvals := CollectApprovals(in.Rendered.Resources)
 	t := now(g.Now)
 	hd, bs := objectsByKey(head), objectsByKey(base)
-	witnesses := g.witnesses(ctx, in, base, head, blocking)
+	// Approved changes need no evidence: search only the others.
+	witnesses := g.witnesses(ctx, in, base, head, blocking, func(c Change) bool {
+		for _, a := range approvals.ByFingerprint[c.Fingerprint] {
+			if a.Valid(t) {
+				return true
+			}
+		}
+		return false
+	})
 	live := map[string]bool{}
 	for i, c := range blocking {
 		live[c.Fingerprint] = true
