@@ -225,3 +225,16 @@ func TestApprovalsAreBoundAndLocksDoNotLaunder(t *testing.T) {
 		t.Fatalf("lock accepted a weakening (exit %d):\n%s", code, stderr)
 	}
 }
+
+// Widening a match from canary-* to every namespace is stricter: it passes.
+func TestWideningFromCanaryPasses(t *testing.T) {
+	g := newGitRepo(t, map[string]string{
+		"app/kustomization.yaml": "resources: [policy.yaml]\n",
+		"app/policy.yaml":        strings.Replace(basePolicy, `namespaces: ["*"]`, `namespaces: ["canary-*"]`, 1),
+	})
+	g.write("app/policy.yaml", basePolicy)
+	g.commit("roll out to every namespace")
+	if code, stderr := g.generate("--baseline", "git:"+g.base); code != 0 {
+		t.Fatalf("widening was rejected (exit %d):\n%s", code, stderr)
+	}
+}
