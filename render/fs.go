@@ -229,6 +229,11 @@ func (c *confinedFS) checkRegular(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if info.IsDir() {
+		// kustomize probes every resource as a file before trying it as a
+		// directory: not a violation.
+		return "", fmt.Errorf("%s is a directory", c.rel(real))
+	}
 	if !info.Mode().IsRegular() {
 		return "", c.note(fmt.Errorf("%s is not a regular file", c.rel(real)))
 	}
