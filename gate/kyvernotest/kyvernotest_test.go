@@ -38,6 +38,8 @@ func TestRunSuitesAsWritten(t *testing.T) {
 		wantStrict string
 	}{
 		{dir: "suite-ok", wantRows: 2},
+		// A policy folder with a kustomization and a hidden file, as upstream reads it.
+		{dir: "suite-dir", wantRows: 2},
 		{dir: "suite-badfile", wantErr: "does not load"},
 		// Upstream skips an invalid policy and counts its results as passed.
 		{dir: "suite-invalid", wantRows: 2, wantFailed: 2, wantStrict: "the policy is invalid"},
@@ -145,5 +147,13 @@ func TestOverlayWithoutTheSuitesPoliciesSkipsIt(t *testing.T) {
 	res := Run(discover(t, "suite-ok"), ov)[0]
 	if res.Skipped == "" || len(res.Rows) != 0 {
 		t.Fatalf("want skipped, got %+v", res)
+	}
+}
+
+func TestOverlaySubstitutesInsidePolicyFolders(t *testing.T) {
+	ov := &Overlay{Docs: map[Object][]byte{{Kind: "ClusterPolicy", Name: "require-team"}: []byte(excludingApps)}}
+	res := Run(discover(t, "suite-dir"), ov)[0]
+	if res.Err != nil || len(res.Substituted) != 1 {
+		t.Fatalf("err %v, substituted %v", res.Err, res.Substituted)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/deprecations"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/exception"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/path"
-	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/policy"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/test"
 	extyaml "github.com/kyverno/kyverno/ext/yaml"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -213,20 +212,20 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 // objects. Any document Kyverno's loader drops is an error here.
 func suitePolicies(s *Suite, ov *Overlay) (*Policies, []Object, error) {
 	paths := path.GetFullPaths(s.Test.Policies, s.Dir(), false)
-	var (
-		pols *Policies
-		subs []Object
-		err  error
-	)
-	if ov == nil {
-		pols, err = policy.Load(nil, "", paths...)
-	} else {
-		var docs [][]byte
-		docs, subs, err = substitute(paths, ov)
-		if err == nil {
-			pols, err = loadPolicyDocs(bytes.Join(docs, []byte("\n---\n")))
+	docs, subs, err := substitute(paths, ov)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policies: %w", err)
+	}
+	// Upstream's loader records any other document (a kustomization in a
+	// policy folder, say) as a non-fatal error and ignores it; only policy
+	// documents go to the loader here, so that its errors can be fatal.
+	var kept [][]byte
+	for _, d := range docs {
+		if isPolicyDoc(d) {
+			kept = append(kept, d)
 		}
 	}
+	pols, err := loadPolicyDocs(bytes.Join(kept, []byte("\n---\n")))
 	if err != nil {
 		return nil, nil, fmt.Errorf("policies: %w", err)
 	}
@@ -265,8 +264,26 @@ func suiteExceptions(s *Suite, ov *Overlay) (*Exceptions, []Object, error) {
 	return &Exceptions{Legacy: res.Exceptions, CEL: res.CELExceptions}, subs, nil
 }
 
-// substitute reads the documents of paths (files or folders), replacing
-// each one the overlay renders.
+// isPolicyDoc reports whether a document belongs to an API group whose kinds
+// `kyverno test` loads as policies.
+func isPolicyDoc(doc []byte) bool {
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+	}
+	if yaml.Unmarshal(doc, &meta) != nil {
+		return true // let the loader report it
+	}
+	group, _, _ := strings.Cut(meta.APIVersion, "/")
+	switch group {
+	case "kyverno.io", "policies.kyverno.io", "admissionregistration.k8s.io":
+		return true
+	}
+	return false
+}
+
+// substitute reads the documents of paths (files or folders, read as
+// upstream's loader reads them), replacing each one the overlay renders (ov
+// may be nil).
 func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
 	var (
 		docs [][]byte
@@ -312,26 +329,43 @@ func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
 	return docs, subs, nil
 }
 
+// manifestFiles lists the files a policy path stands for, as upstream's
+// loader does: a file, or every .yaml/.yml file below a folder, skipping
+// names that start with a dot.
 func manifestFiles(p string) ([]string, error) {
 	info, err := os.Stat(p)
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(info.Name(), ".") && p != "." {
+		return nil, nil
+	}
 	if !info.IsDir() {
-		return []string{p}, nil
+		if isYAML(p) {
+			return []string{p}, nil
+		}
+		return nil, nil
 	}
 	var out []string
 	err = filepath.WalkDir(p, func(f string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		switch strings.ToLower(filepath.Ext(f)) {
-		case ".yaml", ".yml", ".json":
-			if !e.IsDir() {
-				out = append(out, f)
+		if f != p && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
 			}
+			return nil
+		}
+		if !e.IsDir() && isYAML(f) {
+			out = append(out, f)
 		}
 		return nil
 	})
 	return out, err
+}
+
+func isYAML(f string) bool {
+	ext := filepath.Ext(f)
+	return ext == ".yaml" || ext == ".yml"
 }
