@@ -3,6 +3,7 @@ package kyvernotest
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
@@ -23,10 +24,14 @@ func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding tests: %w", err)
 	}
-	ov := &Overlay{Docs: map[Object][]byte{}}
+	ov := &Overlay{}
 	for _, r := range in.Rendered.Resources {
 		if kyverno.IsKyverno(r) {
-			ov.Docs[Object{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}] = r.YAML
+			e := Entry{Object: Object{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, Doc: r.YAML}
+			if r.Source != "" {
+				e.Source = filepath.Join(in.Root, r.Source)
+			}
+			ov.Entries = append(ov.Entries, e)
 		}
 	}
 	results := Run(suites, ov)

@@ -101,7 +101,7 @@ spec:
 // that covers the test's failing resource makes upstream report "Excluded"
 // and pass; kyverno-gate fails it.
 func TestOverlaySubstitutionCatchesExcludedExpectation(t *testing.T) {
-	ov := &Overlay{Docs: map[Object][]byte{{Kind: "ClusterPolicy", Name: "require-team"}: []byte(excludingApps)}}
+	ov := &Overlay{Entries: []Entry{{Object: Object{Kind: "ClusterPolicy", Name: "require-team"}, Doc: []byte(excludingApps)}}}
 	res := Run(discover(t, "suite-ok"), ov)[0]
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -143,7 +143,7 @@ func TestOverlaySubstitutionCatchesExcludedExpectation(t *testing.T) {
 }
 
 func TestOverlayWithoutTheSuitesPoliciesSkipsIt(t *testing.T) {
-	ov := &Overlay{Docs: map[Object][]byte{{Kind: "ClusterPolicy", Name: "other"}: []byte("kind: ClusterPolicy\n")}}
+	ov := &Overlay{Entries: []Entry{{Object: Object{Kind: "ClusterPolicy", Name: "other"}, Doc: []byte("kind: ClusterPolicy\n")}}}
 	res := Run(discover(t, "suite-ok"), ov)[0]
 	if res.Skipped == "" || len(res.Rows) != 0 {
 		t.Fatalf("want skipped, got %+v", res)
@@ -151,9 +151,30 @@ func TestOverlayWithoutTheSuitesPoliciesSkipsIt(t *testing.T) {
 }
 
 func TestOverlaySubstitutesInsidePolicyFolders(t *testing.T) {
-	ov := &Overlay{Docs: map[Object][]byte{{Kind: "ClusterPolicy", Name: "require-team"}: []byte(excludingApps)}}
+	ov := &Overlay{Entries: []Entry{{Object: Object{Kind: "ClusterPolicy", Name: "require-team"}, Doc: []byte(excludingApps)}}}
 	res := Run(discover(t, "suite-dir"), ov)[0]
 	if res.Err != nil || len(res.Substituted) != 1 {
 		t.Fatalf("err %v, substituted %v", res.Err, res.Substituted)
+	}
+}
+
+// kustomize's namePrefix renames policies; the suite still runs, matched by
+// the file that declared the policy.
+func TestOverlayMatchesRenamedPoliciesBySourceFile(t *testing.T) {
+	src, _ := filepath.Abs(filepath.Join("testdata", "suite-ok", "policy.yaml"))
+	renamed := strings.Replace(excludingApps, "name: require-team", "name: prod-require-team", 1)
+	ov := &Overlay{Entries: []Entry{{Object: Object{Kind: "ClusterPolicy", Name: "prod-require-team"}, Source: src, Doc: []byte(renamed)}}}
+	res := Run(discover(t, "suite-ok"), ov)[0]
+	if res.Err != nil || res.Skipped != "" || len(res.Substituted) != 1 {
+		t.Fatalf("err %v, skipped %q, substituted %v", res.Err, res.Skipped, res.Substituted)
+	}
+	strict := 0
+	for _, r := range res.Rows {
+		if r.Strict != "" {
+			strict++
+		}
+	}
+	if strict != 1 {
+		t.Errorf("the renamed overlay policy was not the one tested: %+v", res.Rows)
 	}
 }

@@ -94,25 +94,56 @@ type Object struct{ Kind, Namespace, Name string }
 // Overlay substitutes rendered objects for the ones a suite's files declare,
 // so that the suite runs against what Argo CD would sync.
 type Overlay struct {
-	// Docs maps an object to its rendered YAML.
-	Docs map[Object][]byte
+	Entries []Entry
 }
 
-// lookup finds o in the overlay; a namespace stamped by the overlay does
-// not prevent a match.
-func (ov *Overlay) lookup(o Object) ([]byte, bool) {
+// Entry is one rendered object an overlay offers.
+type Entry struct {
+	Object
+	Source string // absolute path of the file that declared it, "" if unknown
+	Doc    []byte // rendered YAML
+}
+
+// lookup finds the rendered version of o, declared in file: by kind and
+// name (a namespace stamped by the overlay does not prevent a match); else,
+// when kustomize renamed it (namePrefix, nameSuffix), by kind and source
+// file if exactly one object of that kind came from that file — renamed
+// back, so that the suite's results still name it.
+func (ov *Overlay) lookup(o Object, file string) ([]byte, bool) {
 	if ov == nil {
 		return nil, false
 	}
-	if d, ok := ov.Docs[o]; ok {
-		return d, true
-	}
-	for k, d := range ov.Docs {
-		if k.Kind == o.Kind && k.Name == o.Name && (o.Namespace == "" || k.Namespace == "") {
-			return d, true
+	for _, e := range ov.Entries {
+		if e.Object == o {
+			return e.Doc, true
 		}
 	}
-	return nil, false
+	for _, e := range ov.Entries {
+		if e.Kind == o.Kind && e.Name == o.Name && (o.Namespace == "" || e.Namespace == "") {
+			return e.Doc, true
+		}
+	}
+	var found *Entry
+	for i, e := range ov.Entries {
+		if e.Kind == o.Kind && e.Source != "" && e.Source == file {
+			if found != nil {
+				return nil, false
+			}
+			found = &ov.Entries[i]
+		}
+	}
+	if found == nil {
+		return nil, false
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal(found.Doc, &obj); err != nil {
+		return nil, false
+	}
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		meta["name"] = o.Name
+	}
+	doc, err := yaml.Marshal(obj)
+	return doc, err == nil
 }
 
 // SuiteResult is the outcome of one suite.
@@ -318,7 +349,7 @@ func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
 					continue
 				}
 				o := Object{Kind: meta.Kind, Namespace: meta.Metadata.Namespace, Name: meta.Metadata.Name}
-				if r, ok := ov.lookup(o); ok {
+				if r, ok := ov.lookup(o, f); ok {
 					d = r
 					subs = append(subs, o)
 				}
