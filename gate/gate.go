@@ -154,7 +154,7 @@ func Within(ctx context.Context, budget time.Duration, stages *Stages, fn func()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return &TimeoutError{Budget: budget, Stage: stages.Current()}
 		}
-		return fmt.Errorf("interrupted while %s", stages.Current())
+		return fmt.Errorf("stopped by a signal while %s (Argo CD sends SIGTERM at its deadline: keep parameter timeout below the repo-server timeout)", stages.Current())
 	}
 }
 
