@@ -81,14 +81,16 @@ var schemaLoader = sync.OnceValues(func() (resourceloader.Loader, error) {
 
 // Load loads every Kyverno object among resources, in order.
 func Load(resources []*render.Resource) ([]*Object, error) {
-	l, err := schemaLoader()
-	if err != nil {
-		return nil, fmt.Errorf("loading Kyverno's schemas: %w", err)
-	}
 	var out []*Object
 	for _, r := range resources {
 		if !IsKyverno(r) {
 			continue
+		}
+		// Built on first need: parsing Kyverno's CRDs is most of the
+		// start-up cost of a run.
+		l, err := schemaLoader()
+		if err != nil {
+			return nil, fmt.Errorf("loading Kyverno's schemas: %w", err)
 		}
 		out = append(out, loadOne(l, r))
 	}
