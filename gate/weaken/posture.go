@@ -1,0 +1,183 @@
+package weaken
+
+import (
+	"strings"
+
+	"github.com/kyverno/kyverno/pkg/autogen"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+)
+
+// Posture: the effective action of every rule of a rendering, for reports
+// (the posture matrix of `check`). It uses the same action model as Diff
+// and the validateAction floor, so a report never contradicts a finding.
+
+// Blocking says whether a rule's failing requests are blocked.
+type Blocking string
+
+const (
+	// BlocksAll: blocked in every namespace.
+	BlocksAll Blocking = "all"
+	// BlocksSome: blocked in some namespaces only (overrides).
+	BlocksSome Blocking = "some"
+	// BlocksNone: never blocked (Audit, Warn, or admission off).
+	BlocksNone Blocking = "none"
+)
+
+// ActionOff is the action of a rule whose policy has admission processing
+// turned off: it acts at no admission request (background scans may still
+// report).
+const ActionOff = "Off"
+
+// RuleAction is the effective failure action of one rule.
+type RuleAction struct {
+	// Kind, Policy and Rule name the rule the way Changes do: Policy is
+	// "name" or "namespace/name"; Rule is "" for CEL policies, whose
+	// validationActions apply to the policy as a whole.
+	Kind, Policy, Rule string
+	// Action is "Enforce" or "Audit" for ClusterPolicy/Policy rules (with
+	// overrides, e.g. "Enforce in namespaces [prod], otherwise Audit"),
+	// the validationActions joined with "+" for (Image)ValidatingPolicies
+	// in the order Deny, Warn, Audit (e.g. "Deny", "Warn+Audit"), or
+	// ActionOff when admission processing is off.
+	Action string
+	Blocks Blocking
+
+	legacy bool
+	model  actionModel // legacy rules; admission off is a plain Audit model
+	onlyNS string      // a namespaced Policy's namespace
+	deny   bool        // CEL policies: Deny among the effective actions and admission on
+}
+
+// RuleActions returns the effective action of every rule that has one:
+// validate and verifyImages rules of ClusterPolicies and Policies (after
+// Kyverno's autogen; an autogen rule only when its action differs from the
+// rule it was generated from), ValidatingPolicies and
+// ImageValidatingPolicies (any version, namespaced or not). Mutate and
+// generate rules and the other kinds have no failure action and are left
+// out, as are objects that failed to load. The order is by kind, policy and
+// rule.
+func RuleActions(objs []*kyverno.Object) []RuleAction {
+	s := index(objs)
+	var out []RuleAction
+	for _, id := range sortedKeys(s.legacy) {
+		kind, ns, name := splitIdentity(id)
+		pol := s.legacy[id].Policy
+		spec := pol.GetSpec()
+		admission := spec.AdmissionProcessingEnabled()
+		rules := autogen.Default.ComputeRules(pol, "")
+		var found []RuleAction
+		for i := range rules {
+			r := &rules[i]
+			m, ok := legacyAction(spec, r)
+			if !ok {
+				continue
+			}
+			ra := RuleAction{Kind: kind, Policy: displayName(ns, name), Rule: r.Name, legacy: true, onlyNS: ns}
+			if admission {
+				ra.model, ra.Action = m, m.String()
+			} else {
+				ra.model, ra.Action = actionModel{}, ActionOff
+			}
+			ra.Blocks = ra.model.blocking()
+			found = append(found, ra)
+		}
+		parents := map[string]string{}
+		for _, ra := range found {
+			if !isAutogen(ra.Rule) {
+				parents[ra.Rule] = ra.Action
+			}
+		}
+		for _, ra := range found {
+			if isAutogen(ra.Rule) {
+				if a, ok := parents[autogenParent(ra.Rule)]; ok && a == ra.Action {
+					continue
+				}
+			}
+			out = append(out, ra)
+		}
+	}
+	for _, id := range sortedKeys(s.cel) {
+		kind, ns, name := splitIdentity(id)
+		o := s.cel[id]
+		var actions []admissionregistrationv1.ValidationAction
+		var admission bool
+		switch {
+		case o.Validating != nil:
+			sp := o.Validating.GetValidatingPolicySpec()
+			actions, admission = sp.ValidationActions(), sp.AdmissionEnabled()
+		case o.Image != nil:
+			sp := o.Image.GetSpec()
+			actions, admission = sp.ValidationActions(), sp.AdmissionEnabled()
+		default:
+			continue
+		}
+		ra := RuleAction{Kind: kind, Policy: displayName(ns, name)}
+		has := map[admissionregistrationv1.ValidationAction]bool{}
+		for _, a := range actions {
+			has[a] = true
+		}
+		var parts []string
+		for _, a := range []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny, admissionregistrationv1.Warn, admissionregistrationv1.Audit} {
+			if has[a] {
+				parts = append(parts, string(a))
+			}
+		}
+		ra.Action = strings.Join(parts, "+")
+		ra.deny = has[admissionregistrationv1.Deny]
+		if !admission {
+			ra.Action, ra.deny = ActionOff, false
+		}
+		ra.Blocks = BlocksNone
+		if ra.deny {
+			ra.Blocks = BlocksAll
+		}
+		out = append(out, ra)
+	}
+	return out
+}
+
+// blocking summarises a model.
+func (m actionModel) blocking() Blocking {
+	some, all := m.enforce, m.enforce
+	for _, o := range m.overrides {
+		some = some || o.enforce
+		all = all && o.enforce
+	}
+	switch {
+	case all:
+		return BlocksAll
+	case some:
+		return BlocksSome
+	}
+	return BlocksNone
+}
+
+// CompareRuleActions classifies the change of one rule's action from old to
+// new (the same rule, Kind/Policy/Rule equal): Weaker when some request old
+// blocks is no longer blocked, Stricter in the opposite case, Unknown when
+// overrides could not be compared, Equivalent when what is blocked is the
+// same (the Action text may still differ, e.g. Audit to Warn).
+func CompareRuleActions(old, new RuleAction) Class {
+	if old.legacy != new.legacy {
+		return Unknown
+	}
+	if !old.legacy {
+		return boolChange(old.deny, new.deny)
+	}
+	if old.model.String() == new.model.String() {
+		return Equivalent
+	}
+	onlyNS := new.onlyNS
+	weaker, stricter, _, _ := compareActions(old.model, new.model, onlyNS)
+	switch {
+	case weaker == yes:
+		return Weaker
+	case weaker == unsure:
+		return Unknown
+	case stricter == yes || stricter == unsure:
+		return Stricter
+	}
+	return Equivalent
+}
