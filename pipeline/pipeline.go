@@ -22,11 +22,69 @@ type Outcome struct {
 	Root     string // the repository root
 	Rendered *render.Result
 	Report   *gate.Report
+
+	// What reports need beyond the findings (check): the baseline the
+	// weakening gate compared with (nil when none) and what it is called,
+	// the weaken and floor gates' evaluations and the Kyverno test results.
+	// Nil when the gate did not run.
+	Baseline     *render.Result
+	BaselineName string
+	Weaken       *weaken.Evaluation
+	Floor        *weaken.Evaluation
+	Tests        []*kyvernotest.SuiteResult
 }
 
 // Gates returns the gates, in order, that vet a rendering.
 func Gates() []gate.Gate {
 	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, weaken.FloorGate{}, kyvernotest.Gate{}}
+}
+
+// recordingGates are Gates() that also keep their details in out. They
+// find exactly what Gates() find: Check is Evaluate's findings.
+func recordingGates(out *Outcome) []gate.Gate {
+	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weakenRecorder{out: out}, floorRecorder{out: out}, testRecorder{out: out}}
+}
+
+type weakenRecorder struct {
+	weaken.Gate
+	out *Outcome
+}
+
+func (g weakenRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
+	ev, err := g.Gate.Evaluate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	g.out.Weaken = ev
+	return ev.Findings, nil
+}
+
+type floorRecorder struct {
+	weaken.FloorGate
+	out *Outcome
+}
+
+func (g floorRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
+	ev, err := g.FloorGate.Evaluate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	g.out.Floor = ev
+	return ev.Findings, nil
+}
+
+type testRecorder struct {
+	kyvernotest.Gate
+	out *Outcome
+}
+
+func (g testRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
+	results, findings, err := g.Gate.Evaluate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	g.out.Tests = results
+	return findings, nil
 }
 
 // EmptyError is a rendering with nothing in it: fatal because Argo CD would
@@ -69,6 +127,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		if err != nil {
 			return err
 		}
+		out.Baseline, out.BaselineName = base, baseName
 		log("baseline: %s", baseName)
 		if base != nil {
 			for _, n := range base.Notes {
@@ -77,7 +136,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		}
 		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
 			Settings: s, Stage: stages.Set, Log: log}
-		out.Report, err = gate.Run(ctx, in, Gates()...)
+		out.Report, err = gate.Run(ctx, in, recordingGates(out)...)
 		return err
 	})
 	if err != nil {

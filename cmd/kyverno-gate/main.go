@@ -89,6 +89,7 @@ flag > PARAM_* > ARGOCD_ENV_* > default.`,
 		OnUsageError:    usageError,
 		Commands: []*cli.Command{
 			generateCommand(stdout, stderr, environ),
+			checkCommand(stdout, stderr, environ),
 			testCommand(stdout, stderr, environ),
 			lockCommand(stderr, environ),
 			pluginConfigCommand(stdout),

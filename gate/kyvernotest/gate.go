@@ -15,14 +15,21 @@ type Gate struct{}
 
 func (Gate) Name() string { return "test" }
 
-func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
+func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
+	_, findings, err := g.Evaluate(ctx, in)
+	return findings, err
+}
+
+// Evaluate is Check with the details: the result of every suite, for
+// reports.
+func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.Finding, error) {
 	var dirs []string
 	for _, d := range in.Settings.Tests {
 		dirs = append(dirs, strings.ReplaceAll(d, "{overlay}", in.Dir))
 	}
 	suites, err := Discover(in.Root, dirs, in.Settings.TestFileName)
 	if err != nil {
-		return nil, fmt.Errorf("finding tests: %w", err)
+		return nil, nil, fmt.Errorf("finding tests: %w", err)
 	}
 	ov := &Overlay{}
 	for _, r := range in.Rendered.Resources {
@@ -52,7 +59,7 @@ func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
 	} else {
 		in.Logf("ran %d test suites against %s", ran, in.Dir)
 	}
-	return findings, nil
+	return results, findings, nil
 }
 
 // Findings turns failed suites and rows into findings, one per problem.

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/output/collect"
+	"github.com/kyverno-gate/kyverno-gate/pipeline"
+	"github.com/kyverno-gate/kyverno-gate/repoconfig"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+func checkCommand(stdout, stderr io.Writer, environ []string) *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "vet one or many overlays and report on them (for CI and reviews); never prints manifests",
+		ArgsUsage: "[PATH...]",
+		Description: `Renders each PATH and runs every gate exactly as generate does, then writes one
+report: the verdict of each overlay, its findings (with the approval to add for each
+weakening), its Kyverno test results and the posture matrix (the effective action
+of every rule in every environment, marked against the baseline).
+
+Default PATHs: every environment of the repository's .kyverno-gate.yaml, else every
+overlays/* folder of the repository root.
+
+--output FORMAT[=FILE], repeatable, chooses the formats: text, json, markdown, sarif,
+junit, github (see docs/check-report.md). Without =FILE a machine format goes to
+stdout (one at most) and text to stderr. The text report is written on stderr
+unless --output text names where it goes.
+
+Exit codes as generate: 0 every overlay vetted, 1 some overlay rejected, 2 some
+overlay could not be evaluated.
+
+Examples:
+   kyverno-gate check
+   kyverno-gate check --baseline git:$(git merge-base origin/main HEAD) \
+     --output sarif=check.sarif --output markdown=comment.md
+   kyverno-gate check overlays/production --output json > report.json`,
+		Flags: append(paramFlags(), &cli.StringSliceFlag{Name: "output", Aliases: []string{"o"},
+			Usage: "FORMAT or FORMAT=FILE, repeatable; formats: " + strings.Join(output.Names(), ", ") + " (default: text on stderr)"}),
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			fail := func(msg string) error {
+				output.Text(stderr, "check", output.Failed, nil, 0, msg)
+				return exitError{2}
+			}
+			s, err := resolve(c, environ)
+			if err != nil {
+				return fail(err.Error())
+			}
+			targets, err := checkTargets(c.StringSlice("output"), environ)
+			if err != nil {
+				return fail(err.Error())
+			}
+			logger := newLogger(stderr, s.LogLevel)
+			dirs := c.Args().Slice()
+			if len(dirs) == 0 {
+				if dirs, err = defaultOverlays(s); err != nil {
+					return fail(err.Error())
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			report := checkOverlays(ctx, dirs, s, logger)
+			var failed bool
+			for _, t := range targets {
+				if err := writeTarget(t, report, stdout, stderr); err != nil {
+					logger.Errorf("%v", err)
+					failed = true
+				}
+			}
+			if failed {
+				return exitError{2}
+			}
+			if report.ExitCode != 0 {
+				return exitError{report.ExitCode}
+			}
+			return nil
+		},
+	}
+}
+
+// checkTargets parses the --output values. A text target without a file
+// writes to stderr; at most one other format may write to stdout. Without
+// a text target, text goes to stderr.
+func checkTargets(specs []string, environ []string) ([]output.Target, error) {
+	var out []output.Target
+	stdout, text := "", false
+	for _, spec := range specs {
+		t, err := output.ParseTarget(spec)
+		if err != nil {
+			return nil, err
+		}
+		if t.Format.Name() == "text" {
+			text = true
+		} else if t.File == "" {
+			if stdout != "" {
+				return nil, fmt.Errorf("--output %s and --output %s both write to stdout; give one of them a file (FORMAT=FILE)", stdout, spec)
+			}
+			stdout = spec
+		}
+		out = append(out, t)
+	}
+	if !text {
+		out = append(out, output.Target{Format: &output.TextFormat{}})
+	}
+	getenv := lookupEnv(environ)
+	for _, t := range out {
+		if tf, ok := t.Format.(*output.TextFormat); ok {
+			tf.Colour = func(w io.Writer) bool { return output.Colour(w, getenv) }
+		}
+	}
+	return out, nil
+}
+
+// lookupEnv is os.Getenv over environ ("NAME=value" entries).
+func lookupEnv(environ []string) func(string) string {
+	return func(name string) string {
+		v := ""
+		for _, e := range environ {
+			if k, val, ok := strings.Cut(e, "="); ok && k == name {
+				v = val
+			}
+		}
+		return v
+	}
+}
+
+// writeTarget writes r in t's format to t's file, else machine formats to
+// stdout and text to stderr.
+func writeTarget(t output.Target, r *output.CheckReport, stdout, stderr io.Writer) error {
+	if t.File == "" {
+		w := stdout
+		if t.Format.Name() == "text" {
+			w = stderr
+		}
+		return t.Format.Write(w, r)
+	}
+	var b bytes.Buffer
+	if err := t.Format.Write(&b, r); err != nil {
+		return fmt.Errorf("writing the %s report: %w", t.Format.Name(), err)
+	}
+	if err := os.WriteFile(t.File, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing the %s report: %w", t.Format.Name(), err)
+	}
+	return nil
+}
+
+// defaultOverlays are the paths check judges without arguments: every
+// environment of the repository configuration, else every overlays/*
+// folder of the repository root.
+func defaultOverlays(s *settings.Settings) ([]string, error) {
+	root, err := s.Root(".")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := repoconfig.Load(root)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	if cfg != nil && len(cfg.Environments) > 0 {
+		for _, e := range cfg.Environments {
+			dirs = append(dirs, filepath.Join(root, filepath.FromSlash(e.Path)))
+		}
+		return dirs, nil
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "overlays"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			dirs = append(dirs, filepath.Join(root, "overlays", e.Name()))
+		}
+	}
+	sort.Strings(dirs)
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("nothing to check: %s declares no environment and %s has no overlays/* folder (name the PATHs to check)",
+			settings.ConfigFile, root)
+	}
+	return dirs, nil
+}
+
+// checkOverlays runs the pipeline on every dir and builds the finalized
+// report. An overlay that cannot be evaluated is an overlay with an error,
+// the others are still checked.
+func checkOverlays(ctx context.Context, dirs []string, s *settings.Settings, logger *logrus.Logger) *output.CheckReport {
+	report := &output.CheckReport{Tool: output.DefaultTool(version)}
+	var cols []output.Column
+	configs := map[string]*repoconfig.Config{}
+	for _, dir := range dirs {
+		o, root, col := checkOverlay(ctx, dir, s, logger, configs)
+		// Lines are found per overlay: overlays named on the command line
+		// may belong to different repository roots.
+		if root != "" {
+			one := &output.CheckReport{Overlays: []output.OverlayResult{o}}
+			one.Locate(root)
+			o = one.Overlays[0]
+		}
+		report.Overlays = append(report.Overlays, o)
+		if col != nil {
+			cols = append(cols, *col)
+		}
+	}
+	if len(cols) > 0 {
+		report.Posture = output.NewMatrix(cols...)
+	}
+	report.Finalize()
+	return report
+}
+
+// checkOverlay judges one dir: its result, its repository root ("" when
+// unknown) and its posture column (nil when it was not rendered).
+func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger *logrus.Logger,
+	configs map[string]*repoconfig.Config) (output.OverlayResult, string, *output.Column) {
+	o := output.OverlayResult{Path: filepath.ToSlash(dir)}
+	root, err := s.Root(dir)
+	if err != nil {
+		o.Error = err.Error()
+		return o, "", nil
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		if rel, err := filepath.Rel(root, abs); err == nil {
+			o.Path = filepath.ToSlash(rel)
+		}
+	}
+	cfg, ok := configs[root]
+	if !ok {
+		// An unreadable configuration fails the floor gate; here it only
+		// leaves the environment unnamed.
+		cfg, _ = repoconfig.Load(root)
+		configs[root] = cfg
+	}
+	if e := cfg.EnvironmentFor(o.Path); e != nil {
+		o.Environment = e.Name
+	}
+	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
+	if err != nil {
+		o.Error = explain(err, logger)
+		logger.Errorf("%s: could not evaluate: %s", o.Label(), o.Error)
+		return o, root, nil
+	}
+	o.Path = filepath.ToSlash(out.Rendered.Dir)
+	if out.Baseline != nil {
+		o.Baseline = out.BaselineName
+	}
+	var weakenItems, floorItems []weaken.Item
+	if out.Weaken != nil {
+		weakenItems = out.Weaken.Items
+	}
+	if out.Floor != nil {
+		floorItems = out.Floor.Items
+	}
+	o.Findings = collect.Findings(out.Report.Findings, weakenItems, floorItems)
+	if _, ran := out.Report.Timings["test"]; ran {
+		o.Tests = collect.Tests(out.Tests)
+	}
+	head, err := kyverno.Load(out.Rendered.Resources)
+	if err != nil {
+		logger.Warnf("%s: no posture: %v", o.Label(), err)
+		return o, root, nil
+	}
+	var base []*kyverno.Object
+	if out.Baseline != nil {
+		if base, err = kyverno.Load(out.Baseline.Resources); err != nil {
+			logger.Warnf("%s: no posture: baseline: %v", o.Label(), err)
+			return o, root, nil
+		}
+		if base == nil {
+			base = []*kyverno.Object{} // a baseline with nothing in it
+		}
+	}
+	col := collect.Column(o.Name(), head, base, weakenItems...)
+	return o, root, &col
+}
