@@ -39,6 +39,24 @@ func TestSARIFSchema(t *testing.T) {
 		}
 		structural(t, name, out)
 	}
+	// The check command's goldens on the example repository (cmd/kyverno-gate).
+	examples, _ := filepath.Glob(filepath.Join("..", "cmd", "kyverno-gate", "testdata", "golden", "check", "*.sarif"))
+	if len(examples) == 0 {
+		t.Error("no SARIF goldens of the check command found")
+	}
+	for _, f := range examples {
+		out, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := resolved.Validate(doc); err != nil {
+			t.Errorf("%s: not valid SARIF 2.1.0: %v", f, err)
+		}
+	}
 	// The validator does catch mistakes.
 	var bad any
 	_ = json.Unmarshal([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{}},"results":[{"message":{"text":"x"},"level":"fatal"}]}]}`), &bad)
