@@ -34,14 +34,10 @@ type Outcome struct {
 	Tests        []*kyvernotest.SuiteResult
 }
 
-// Gates returns the gates, in order, that vet a rendering.
-func Gates() []gate.Gate {
-	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, weaken.FloorGate{}, kyvernotest.Gate{}}
-}
-
-// recordingGates are Gates() that also keep their details in out. They
-// find exactly what Gates() find: Check is Evaluate's findings.
-func recordingGates(out *Outcome) []gate.Gate {
+// gates returns the gates, in order, that vet a rendering. The weaken,
+// floor and test gates also keep their details in out for reports; their
+// findings are exactly what the plain gates would return.
+func gates(out *Outcome) []gate.Gate {
 	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weakenRecorder{out: out}, floorRecorder{out: out}, testRecorder{out: out}}
 }
 
@@ -136,7 +132,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		}
 		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
 			Settings: s, Stage: stages.Set, Log: log}
-		out.Report, err = gate.Run(ctx, in, recordingGates(out)...)
+		out.Report, err = gate.Run(ctx, in, gates(out)...)
 		return err
 	})
 	if err != nil {
