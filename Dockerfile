@@ -13,7 +13,9 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 # Static binary, no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot
+# plugin.yaml runs `kyverno-gate` from PATH.
 COPY --from=build /out/kyverno-gate /usr/local/bin/kyverno-gate
+ENV PATH=/usr/local/bin:/usr/bin:/bin
 COPY plugin.yaml /home/argocd/cmp-server/config/plugin.yaml
 # Argo CD runs plugin sidecars as uid 999 and needs a writable HOME; mount
 # an emptyDir on /tmp (see examples/install).

@@ -415,8 +415,10 @@ func (s *Settings) Root(dir string) (string, error) {
 const (
 	PluginName    = "kyverno-gate"
 	PluginVersion = "v1"
-	// BinaryPath is where the image installs the binary.
-	BinaryPath = "/usr/local/bin/kyverno-gate"
+	// Command is what plugin.yaml runs, looked up on the sidecar's PATH (the
+	// image installs it in /usr/local/bin), so the same plugin.yaml works in
+	// the image, in the e2e suite and in a hand-made sidecar.
+	Command = "kyverno-gate"
 )
 
 // PluginYAML returns plugin.yaml: a named plugin without discovery (so it
@@ -434,7 +436,7 @@ metadata:
 spec:
   version: ` + PluginVersion + `
   generate:
-    command: [` + BinaryPath + `, generate]
+    command: [` + Command + `, generate]
   parameters:
     static:
 `)

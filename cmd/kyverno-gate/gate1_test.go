@@ -80,6 +80,11 @@ spec:
 					t.Errorf("stderr lacks %q:\n%s", w, stderr)
 				}
 			}
+			// Argo CD shows the whole stderr after a long prefix: the
+			// verdict must come before the (info-level) progress lines.
+			if first, _, _ := strings.Cut(stderr, "\n"); !strings.Contains(first, "REJECTED") {
+				t.Errorf("first stderr line is not the verdict: %q", first)
+			}
 		})
 	}
 }

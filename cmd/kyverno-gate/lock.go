@@ -39,6 +39,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer v.logs.release()
 			path, err := baseline.WriteLock(v.out.Root, v.out.Rendered.Dir, v.out.Rendered)
 			if err != nil {
 				output.Text(stderr, v.label, output.Failed, nil, 0, "writing the lock: "+err.Error())

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,6 +123,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer v.logs.release()
 			if n := v.out.Report.Count(gate.Warning); n > 0 {
 				output.Text(stderr, v.label, output.Vetted, v.out.Report.Findings, v.settings.MaxProblems, "")
 			}
@@ -141,6 +143,18 @@ type vetted struct {
 	settings *settings.Settings
 	logger   *logrus.Logger
 	label    string
+	logs     *heldLog // release after the command's own last line
+}
+
+// heldLog keeps log lines until release writes them out.
+type heldLog struct {
+	bytes.Buffer
+	out io.Writer
+}
+
+func (h *heldLog) release() {
+	_, _ = h.out.Write(h.Bytes())
+	h.Reset()
 }
 
 // vet resolves the settings, runs the pipeline on the command's DIR
@@ -161,7 +175,10 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 		output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
 		return nil, exitError{2}
 	}
-	logger := newLogger(stderr, s.LogLevel)
+	// Progress lines wait until the verdict is out: Argo CD shows a failed
+	// run's whole stderr after a long prefix, so the verdict comes first.
+	held := &heldLog{out: stderr}
+	logger := newLogger(held, s.LogLevel)
 	label := describe(dir, s)
 	if a := s.App; a.UnderArgoCD() {
 		logger.Debugf("Argo CD app %s (project %s), revision %s, destination namespace %s, Kubernetes %s",
@@ -175,6 +192,7 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
 	if err != nil {
 		output.Text(stderr, label, output.Failed, nil, 0, explain(err, logger))
+		held.release()
 		return nil, exitError{2}
 	}
 	if out.Report.Rejected() {
@@ -183,9 +201,10 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 			detail = "(lock not written)"
 		}
 		output.Text(stderr, label, output.Rejected, out.Report.Findings, s.MaxProblems, detail)
+		held.release()
 		return nil, exitError{1}
 	}
-	return &vetted{out: out, settings: s, logger: logger, label: label}, nil
+	return &vetted{out: out, settings: s, logger: logger, label: label, logs: held}, nil
 }
 
 // usageError keeps help text off stdout, which carries only manifests.

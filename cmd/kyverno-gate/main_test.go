@@ -166,7 +166,7 @@ func TestShippedPluginConfigAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range []string{
-		"COPY --from=build /out/kyverno-gate " + settings.BinaryPath,
+		"COPY --from=build /out/kyverno-gate /usr/local/bin/" + settings.Command,
 		"COPY plugin.yaml /home/argocd/cmp-server/config/plugin.yaml",
 		"USER 999:999",
 		"ENV HOME=/tmp",
@@ -177,8 +177,8 @@ func TestShippedPluginConfigAgrees(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", line)
 		}
 	}
-	if !bytes.Contains(want, []byte("command: ["+settings.BinaryPath+", generate]")) {
-		t.Errorf("plugin.yaml does not run %s generate", settings.BinaryPath)
+	if !bytes.Contains(want, []byte("command: ["+settings.Command+", generate]")) {
+		t.Errorf("plugin.yaml does not run %s generate", settings.Command)
 	}
 	if bytes.Contains(want, []byte("discover")) {
 		t.Errorf("plugin.yaml must not declare discovery: it would claim other apps")
