@@ -20,6 +20,15 @@ test:
 demo: build
 	bin/kyverno-gate generate $(EXAMPLE)/overlays/production
 
+# End-to-end: the real argocd-cmp-server (Argo CD v3.6.1, its own Go module
+# under e2e/, Go 1.27 toolchain from the module proxy) runs plugin.yaml with
+# bin/kyverno-gate on its PATH; the tests speak its gRPC protocol as the
+# repo-server does. A cold build of Argo CD takes ~30 min on 2 cores, then
+# the build cache keeps it to a relink. See docs/e2e.md.
+E2E_GOTOOLCHAIN ?= go1.27.3
+e2e: build
+	cd e2e && GOTOOLCHAIN=$(E2E_GOTOOLCHAIN) $(GO) test -vet=off -count=1 ./...
+
 # Side-by-side benchmarks against upstream kyverno (writes bench/out/results.md).
 bench:
 	bench/run.sh
