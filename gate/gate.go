@@ -36,8 +36,15 @@ type Finding struct {
 	Object   string   `json:"object,omitempty"`   // e.g. "ClusterPolicy require-labels"
 	Rule     string   `json:"rule,omitempty"`     // policy rule or validation
 	Resource string   `json:"resource,omitempty"` // a resource involved, e.g. a test resource
-	Message  string   `json:"message"`
-	Hint     string   `json:"hint,omitempty"` // what to do next
+	// Field is the field of Object the finding is about, as a dotted path
+	// with list items in brackets, by name when they have one, else by
+	// index ("spec.rules[check-team].validate.failureAction",
+	// "metadata.annotations[approve.kyverno-gate.io/3f2a9c1b0d4e]"); ""
+	// when it is about the whole object. Reports use it to find the patch
+	// that introduced the finding.
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"` // what to do next
 }
 
 // Input is what every gate sees.

@@ -1,8 +1,9 @@
 package output
 
 // Hand-built reports for the golden tests: a pull request that weakens
-// production (rejected, with an approval to add and a witness; an already
-// approved weakening; staging vetted with a warning), a clean pull request,
+// production (rejected, with an approval to add and a witness, attributed
+// to the overlay's patch; an already approved weakening on its base file;
+// staging vetted with a warning), a clean pull request,
 // and one where an overlay could not be evaluated.
 
 const weakenHint = "to accept it, add the annotation `approve.kyverno-gate.io/3f2a9c1b0d4e: \"reason=<why>; ticket=<id>; expires=<YYYY-MM-DD>\"` " +
@@ -48,8 +49,11 @@ func weakeningReport() *CheckReport {
 				Findings: []Finding{
 					{
 						Gate: "weaken", Kind: "weaker", Severity: SeverityError,
-						File: "base/validation/require-labels.yaml", Line: 4, Object: "ClusterPolicy require-labels", Rule: "check-team",
-						Resource: "Pod apps/pod-no-team",
+						File: "overlays/production/kustomization.yaml", Line: 31, Object: "ClusterPolicy require-labels", Rule: "check-team",
+						Resource: "Pod apps/pod-no-team", Field: "spec.rules[check-team].validate.failureAction",
+						Origin: &Origin{Via: OriginPatch, ObjectFile: "base/validation/require-labels.yaml", ObjectLine: 4,
+							Patch: &PatchRef{Kustomization: "overlays/production/kustomization.yaml", List: "patches", Entry: 0, Type: "json6902",
+								Op: "replace", Path: "/spec/rules/0/validate/failureAction"}},
 						Message: "weakens enforcement (proven by witness): effective failure action of rule check-team went from Enforce to Audit: " +
 							"violations are reported but no longer blocked; now admits tests/require-labels/resource.yaml (Pod apps/pod-no-team), " +
 							"which the baseline denied (baseline: git:origin/main)",
@@ -75,8 +79,9 @@ func weakeningReport() *CheckReport {
 					},
 					{
 						Gate: "weaken", Kind: "weaker", Severity: SeverityNote, Approved: true,
-						File: "base/validation/restrict-image-registries.yaml", Line: 4, Object: "ClusterPolicy restrict-image-registries",
-						Rule:        "validate-registries",
+						File: "base/validation/restrict-image-registries.yaml", Line: 21, Object: "ClusterPolicy restrict-image-registries",
+						Rule: "validate-registries", Field: "spec.rules[validate-registries].match",
+						Origin:      &Origin{Via: OriginObject, ObjectFile: "base/validation/restrict-image-registries.yaml", ObjectLine: 4},
 						Message:     "the match of rule validate-registries no longer covers namespace \"legacy\" (| pipes | and <b>tags</b>)",
 						Fingerprint: "9d8e7f6a5b4c",
 						Approval: &Approval{Key: "approve.kyverno-gate.io/9d8e7f6a5b4c", Status: "valid", Reason: "legacy apps migrate in Q3",

@@ -264,8 +264,8 @@ func TestJUnitWellFormed(t *testing.T) {
 	}
 }
 
-// TestJSONSchema validates the JSON of every golden report against the
-// documented schema (check-report.schema.json), which forbids unknown
+// TestJSONSchema validates the JSON of every golden report (and of the
+// check command's goldens) against the documented schema (check-report.schema.json), which forbids unknown
 // properties so that the schema and the Go model cannot drift apart.
 func TestJSONSchema(t *testing.T) {
 	raw, err := os.ReadFile("check-report.schema.json")
@@ -289,8 +289,26 @@ func TestJSONSchema(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// The check command's goldens on the example repository (cmd/kyverno-gate).
+	examples, _ := filepath.Glob(filepath.Join("..", "cmd", "kyverno-gate", "testdata", "golden", "check", "*.json"))
+	if len(examples) == 0 {
+		t.Error("no JSON goldens of the check command found")
+	}
+	for _, p := range examples {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if err := resolved.Validate(doc); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
 	var bad any
-	_ = json.Unmarshal([]byte(`{"schemaVersion":1,"tool":{"name":"k","version":"1"},"verdict":"ok","exitCode":0,"overlays":[]}`), &bad)
+	_ = json.Unmarshal([]byte(`{"schemaVersion":2,"tool":{"name":"k","version":"1"},"verdict":"ok","exitCode":0,"overlays":[]}`), &bad)
 	if resolved.Validate(bad) == nil {
 		t.Error("a bad verdict validated")
 	}

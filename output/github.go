@@ -8,7 +8,7 @@ import (
 )
 
 // GitHubFormat writes GitHub Actions workflow commands: one annotation per
-// finding on its source file and line (::error for unapproved errors,
+// finding on the file and line that introduced it (see Finding.File) (::error for unapproved errors,
 // ::warning for warnings, ::notice for approved findings), and one ::error
 // per overlay that could not be evaluated. Written to a step's standard
 // output, they show on the pull request's changed files.
@@ -67,6 +67,9 @@ func (GitHubFormat) Write(w io.Writer, r *CheckReport) error {
 			if f.Hint != "" && !f.Approved {
 				msg += "\n" + f.Hint
 			}
+			if d := declaredIn(f); d != "" {
+				msg += "\nset by this patch; " + f.Object + " is declared in " + d
+			}
 			props := [][2]string{{"file", f.File}}
 			if f.File != "" {
 				props = append(props, [2]string{"line", fmt.Sprint(max(f.Line, 1))})
@@ -76,4 +79,17 @@ func (GitHubFormat) Write(w io.Writer, r *CheckReport) error {
 		}
 	}
 	return b.Flush()
+}
+
+// declaredIn is "file:line" of the object a finding attributed to a patch
+// is declared in, "" when the finding is on the declaring file.
+func declaredIn(f *Finding) string {
+	o := f.Origin
+	if o == nil || o.Via != OriginPatch || o.ObjectFile == "" {
+		return ""
+	}
+	if o.ObjectLine > 0 {
+		return fmt.Sprintf("%s:%d", o.ObjectFile, o.ObjectLine)
+	}
+	return o.ObjectFile
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -15,11 +16,13 @@ import (
 
 // Source lines. Findings name a source file (relative to the repository
 // root) and an object ("ClusterPolicy require-labels", "Policy ns/name");
-// SARIF and GitHub annotations also want the line. The line is the one of
-// the object's metadata.name in that file, found by parsing the file's YAML
-// documents; when that fails, a textual search for `name: <name>` after
-// `kind: <Kind>`. Best effort: 0 means unknown, and formats that need a
-// line use 1.
+// SARIF and GitHub annotations also want the line. A finding attributed to
+// a patch (package output/attribute) has its line already. Otherwise the
+// line is the one of the finding's field (or rule) in the object when the
+// file has it, else of the object's metadata.name, found by parsing the
+// file's YAML documents; when that fails, a textual search for
+// `name: <name>` after `kind: <Kind>`. Best effort: 0 means unknown, and
+// formats that need a line use 1.
 
 // maxSourceBytes bounds what Locate reads of one file.
 const maxSourceBytes = 16 << 20
@@ -44,9 +47,18 @@ func ParseObject(object string) (kind, namespace, name string) {
 // after the source is read) but exactly one document has that kind, that
 // document's name line is returned.
 func ObjectLine(data []byte, kind, namespace, name string) int {
+	_, line := objectDoc(data, kind, namespace, name)
+	return line
+}
+
+// objectDoc returns the document of the object (see ObjectLine) and the
+// line of its metadata.name; the document is nil when the stream does not
+// parse and the line was found textually.
+func objectDoc(data []byte, kind, namespace, name string) (*yaml.Node, int) {
 	type doc struct {
 		kind, ns, name string
 		line           int
+		root           *yaml.Node
 	}
 	var docs []doc
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -61,7 +73,6 @@ func ObjectLine(data []byte, kind, namespace, name string) int {
 			parsed = false
 			break
 		}
-		d := doc{}
 		root := &n
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 			root = root.Content[0]
@@ -69,6 +80,7 @@ func ObjectLine(data []byte, kind, namespace, name string) int {
 		if root.Kind != yaml.MappingNode {
 			continue
 		}
+		d := doc{root: root}
 		if v := mapValue(root, "kind"); v != nil && v.Kind == yaml.ScalarNode {
 			d.kind = v.Value
 		}
@@ -92,17 +104,120 @@ func ObjectLine(data []byte, kind, namespace, name string) int {
 			}
 			ofKind = append(ofKind, d)
 			if d.name == name && (namespace == "" || d.ns == "" || d.ns == namespace) {
-				return d.line
+				return d.root, d.line
 			}
 		}
 		if len(ofKind) == 1 {
-			return ofKind[0].line
+			return ofKind[0].root, ofKind[0].line
 		}
 		if parsed {
-			return 0
+			return nil, 0
 		}
 	}
-	return textualLine(data, kind, name)
+	return nil, textualLine(data, kind, name)
+}
+
+// ParseField splits a finding's Field ("spec.rules[check-team].validate",
+// "metadata.annotations[example.com/x]") into its segments: map keys and
+// list items (the bracketed name or index, taken as is).
+func ParseField(field string) []string {
+	var out []string
+	cur := strings.Builder{}
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	for i := 0; i < len(field); i++ {
+		switch c := field[i]; c {
+		case '.':
+			flush()
+		case '[':
+			flush()
+			j := strings.IndexByte(field[i:], ']')
+			if j < 0 {
+				cur.WriteString(field[i+1:])
+				i = len(field)
+				break
+			}
+			out = append(out, field[i+1:i+j])
+			i += j
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}
+
+// RuleField is the field of a legacy policy's rule: "spec.rules[name]".
+func RuleField(rule string) string { return "spec.rules[" + rule + "]" }
+
+// AutogenParent returns the rule an autogen rule was generated from (the
+// rule itself when it is not an autogen rule).
+func AutogenParent(rule string) string {
+	if strings.HasPrefix(rule, "autogen-cronjob-") {
+		return strings.TrimPrefix(rule, "autogen-cronjob-")
+	}
+	return strings.TrimPrefix(rule, "autogen-")
+}
+
+// fieldLine returns the line of field (segments) in the object document
+// root: the line of the field's key when the document has it, else of the
+// name of the deepest list item (a rule) on its way, else 0. A list item
+// is found by its name field (an autogen rule by the rule it is made
+// from), else by its index.
+func fieldLine(root *yaml.Node, segs []string) int {
+	cur, itemLine := root, 0
+	for i, s := range segs {
+		var next *yaml.Node
+		line := 0
+		switch cur.Kind {
+		case yaml.MappingNode:
+			for k := 0; k+1 < len(cur.Content); k += 2 {
+				if cur.Content[k].Value == s {
+					next, line = cur.Content[k+1], cur.Content[k].Line
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			next, line = listItem(cur, s)
+			if next != nil {
+				itemLine = line
+			}
+		}
+		if next == nil {
+			return itemLine
+		}
+		if i == len(segs)-1 {
+			return line
+		}
+		cur = next
+	}
+	return itemLine
+}
+
+// listItem finds the item named s (or s's autogen parent) in a sequence,
+// else item number s; it returns the item and the line of its name (or
+// of the item).
+func listItem(seq *yaml.Node, s string) (*yaml.Node, int) {
+	for _, want := range []string{s, AutogenParent(s)} {
+		for _, it := range seq.Content {
+			if it.Kind != yaml.MappingNode {
+				continue
+			}
+			for k := 0; k+1 < len(it.Content); k += 2 {
+				if it.Content[k].Value == "name" && it.Content[k+1].Value == want {
+					return it, it.Content[k].Line
+				}
+			}
+		}
+	}
+	if i, err := strconv.Atoi(s); err == nil && i >= 0 && i < len(seq.Content) {
+		return seq.Content[i], seq.Content[i].Line
+	}
+	return nil, 0
 }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {
@@ -204,6 +319,13 @@ func (r *CheckReport) Locate(root string) {
 					f.Line = FindingLine(data, f)
 				}
 			}
+			if o := f.Origin; o != nil && o.ObjectFile != "" && o.ObjectLine == 0 {
+				if data := read(o.ObjectFile); data != nil {
+					kind, ns, name := ParseObject(f.Object)
+					kind, _, _ = strings.Cut(kind, ".")
+					o.ObjectLine = ObjectLine(data, kind, ns, name)
+				}
+			}
 			if w := f.Witness; w != nil && w.File != "" && w.Line == 0 {
 				if data := read(w.File); data != nil {
 					w.Line = ObjectLine(data, w.Kind, w.Namespace, w.Name)
@@ -213,9 +335,11 @@ func (r *CheckReport) Locate(root string) {
 	}
 }
 
-// FindingLine returns the line of f's object in data, its source file: the
-// object's metadata.name for Kubernetes objects, the result entry for a
-// test finding ("policy <name>"); 0 when unknown.
+// FindingLine returns the line of f in data, its source file: for a
+// Kubernetes object, the line of f's field in the object (Field, else the
+// rule's entry in spec.rules for a finding naming a Rule) when the file
+// has it, else of the object's metadata.name; the result entry for a test
+// finding ("policy <name>"); 0 when unknown.
 func FindingLine(data []byte, f *Finding) int {
 	kind, ns, name := ParseObject(f.Object)
 	switch {
@@ -224,7 +348,18 @@ func FindingLine(data []byte, f *Finding) int {
 	case kind == "Test":
 		return ObjectLine(data, "Test", "", name)
 	case kind != "" && name != "":
-		return ObjectLine(data, kind, ns, name)
+		kind, _, _ = strings.Cut(kind, ".") // "PolicyException.kyverno.io"
+		root, line := objectDoc(data, kind, ns, name)
+		field := f.Field
+		if field == "" && f.Rule != "" && f.Gate != "test" {
+			field = RuleField(f.Rule)
+		}
+		if root != nil && field != "" {
+			if l := fieldLine(root, ParseField(field)); l > 0 {
+				return l
+			}
+		}
+		return line
 	}
 	return 0
 }

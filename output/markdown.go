@@ -335,6 +335,9 @@ func mdFinding(f *Finding) string {
 	if f.Object != "" {
 		where = append(where, mdText(f.Object))
 	}
+	if d := declaredIn(f); d != "" {
+		where = append(where, "declared in "+mdCode(d))
+	}
 	if f.Rule != "" {
 		where = append(where, "rule "+mdCode(f.Rule))
 	}

@@ -18,7 +18,7 @@ import (
 // or changes meaning, not when one is added.
 
 // SchemaVersion is the version of the JSON report this package writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // CheckVerdict is the verdict of a whole check or of one overlay.
 type CheckVerdict string
@@ -172,19 +172,32 @@ type Finding struct {
 	// "no-tests". "" otherwise.
 	Kind     string   `json:"kind,omitempty"`
 	Severity Severity `json:"severity"`
-	// File is the source file of the object, relative to the repository
-	// root ("" when unknown); Line the 1-based line of the object's
-	// metadata.name in it (0 when unknown).
+	// File is where the finding was introduced, relative to the
+	// repository root ("" when unknown): for a finding about a field of a
+	// rendered object, the last kustomize patch of the overlay's chain that
+	// sets that field (the kustomization for an inline patch, else the
+	// patch file), else the file that declares the object; for a test
+	// finding the test file. Line is the 1-based line in File (0 when
+	// unknown): what the patch sets, else the field, the rule or the
+	// object's metadata.name in the declaring file. Origin says which.
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
 	Object   string `json:"object,omitempty"`   // e.g. "ClusterPolicy require-labels"
 	Rule     string `json:"rule,omitempty"`     // policy rule or validation
 	Resource string `json:"resource,omitempty"` // a resource involved, e.g. a test resource or witness
-	Message  string `json:"message"`
-	Hint     string `json:"hint,omitempty"`
+	// Field is the field of Object the finding is about, a dotted path
+	// with list items in brackets, by name when they have one
+	// ("spec.rules[check-team].validate.failureAction"); "" when the
+	// finding is about the whole object.
+	Field string `json:"field,omitempty"`
+	// Origin says how File and Line were chosen and where the object is
+	// declared; nil when the finding is not about a rendered object.
+	Origin  *Origin `json:"origin,omitempty"`
+	Message string  `json:"message"`
+	Hint    string  `json:"hint,omitempty"`
 	// ID is stable across runs for the same problem: the Fingerprint when
-	// there is one, else a hash of gate, file, object, rule, resource and
-	// message.
+	// there is one, else a hash of gate, the declaring file (see
+	// FindingID), object, rule, resource and message; never a line.
 	ID string `json:"id"`
 	// Fingerprint binds approvals (weaken and floor findings only): the
 	// annotation approve.kyverno-gate.io/<fingerprint> approves exactly
@@ -202,6 +215,45 @@ type Finding struct {
 	Change *Change `json:"change,omitempty"`
 	// Witness is a resource the baseline denied and the head admits.
 	Witness *Witness `json:"witness,omitempty"`
+}
+
+// Origin values of Via.
+const (
+	// OriginPatch: a kustomize patch sets the finding's field; File and
+	// Line are the patch's.
+	OriginPatch = "patch"
+	// OriginObject: no patch of the chain sets the field (or the finding
+	// is about the whole object); File declares the object.
+	OriginObject = "object"
+)
+
+// Origin is where a finding about a rendered object comes from.
+type Origin struct {
+	// Via is OriginPatch or OriginObject.
+	Via string `json:"via"`
+	// ObjectFile is the file that declares the object (kustomize's origin
+	// annotation), relative to the root; ObjectLine the line of its
+	// metadata.name there (0 when unknown).
+	ObjectFile string `json:"objectFile,omitempty"`
+	ObjectLine int    `json:"objectLine,omitempty"`
+	// Patch is the patch that sets the field, when Via is OriginPatch.
+	Patch *PatchRef `json:"patch,omitempty"`
+}
+
+// PatchRef names a kustomize patch and what of it touches the field.
+type PatchRef struct {
+	// Kustomization is the kustomization (or component) listing the patch;
+	// List the list it is in (patches, patchesStrategicMerge,
+	// patchesJson6902) and Entry its 0-based position there.
+	Kustomization string `json:"kustomization"`
+	List          string `json:"list"`
+	Entry         int    `json:"entry"`
+	// Type is "json6902" or "strategicMerge".
+	Type string `json:"type"`
+	// Op and Path: the operation (a JSON patch op; merge, replace or delete
+	// for a strategic merge patch) and the JSON pointer it sets.
+	Op   string `json:"op"`
+	Path string `json:"path"`
 }
 
 // Approval is an approval annotation present on a rendered object.
@@ -350,7 +402,7 @@ func FromGate(fs []gate.Finding) []Finding {
 	out := make([]Finding, 0, len(fs))
 	for _, f := range fs {
 		rf := Finding{Gate: f.Gate, Severity: Severity(f.Severity), File: f.File, Object: f.Object, Rule: f.Rule,
-			Resource: f.Resource, Message: f.Message, Hint: f.Hint}
+			Resource: f.Resource, Field: f.Field, Message: f.Message, Hint: f.Hint}
 		rf.Kind = guessKind(f)
 		rf.ID = FindingID(rf)
 		out = append(out, rf)
@@ -387,13 +439,20 @@ func guessKind(f gate.Finding) string {
 }
 
 // FindingID returns f's stable id: its fingerprint, else the first 12 hex
-// digits of a SHA-256 over gate, file, object, rule, resource and message.
+// digits of a SHA-256 over gate, file, object, rule, resource and message,
+// where file is the file that declares the object when Origin knows it
+// (so that the id does not move with the patch a finding is attributed
+// to), else File.
 func FindingID(f Finding) string {
 	if f.Fingerprint != "" {
 		return f.Fingerprint
 	}
+	file := f.File
+	if f.Origin != nil && f.Origin.ObjectFile != "" {
+		file = f.Origin.ObjectFile
+	}
 	h := sha256.New()
-	for _, s := range []string{f.Gate, f.File, f.Object, f.Rule, f.Resource, f.Message} {
+	for _, s := range []string{f.Gate, file, f.Object, f.Rule, f.Resource, f.Message} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -406,7 +465,8 @@ func (f *Finding) GateFinding() gate.Finding {
 	if f.Severity == SeverityNote {
 		s = gate.Warning
 	}
-	return gate.Finding{Gate: f.Gate, Severity: s, File: f.File, Object: f.Object, Rule: f.Rule, Resource: f.Resource, Message: f.Message, Hint: f.Hint}
+	return gate.Finding{Gate: f.Gate, Severity: s, File: f.File, Object: f.Object, Rule: f.Rule, Resource: f.Resource, Field: f.Field,
+		Message: f.Message, Hint: f.Hint}
 }
 
 // Place is "file:line" (or "file", or "").

@@ -10,10 +10,12 @@ import (
 )
 
 // SARIFFormat writes SARIF 2.1.0 (one run, one result per finding) for
-// code scanning: each result points at the finding's source file,
-// relative to the repository root (uriBaseId %SRCROOT%), at the line of
-// the object's metadata.name (1 when unknown), and carries a stable
-// partial fingerprint. Approved findings are results of level note with
+// code scanning: each result points at the file and line that introduced
+// the finding (Finding.File and Line: the overlay patch that sets the
+// field, else the declaring file; 1 when the line is unknown), relative to
+// the repository root (uriBaseId %SRCROOT%), with the declaring file as a
+// related location when they differ, and carries a stable partial
+// fingerprint (no line or patch in it). Approved findings are results of level note with
 // an accepted in-source suppression. Overlays that could not be evaluated
 // are tool execution notifications.
 type SARIFFormat struct{}
@@ -292,11 +294,26 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 			}
 			res.Locations = []sarifLocation{loc}
 			if wt := f.Witness; wt != nil && wt.File != "" {
-				one := 1
-				res.RelatedLocations = []sarifLocation{{ID: &one,
+				id := len(res.RelatedLocations) + 1
+				res.RelatedLocations = append(res.RelatedLocations, sarifLocation{ID: &id,
 					PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(wt.File), URIBaseID: "%SRCROOT%"},
 						Region: &sarifRegion{StartLine: max(wt.Line, 1)}},
-					Message: &sarifText{"witness " + wt.ID() + ": denied by the baseline, admitted now"}}}
+					Message: &sarifText{"witness " + wt.ID() + ": denied by the baseline, admitted now"}})
+			}
+			if o := f.Origin; o != nil && o.Via == OriginPatch && o.ObjectFile != "" {
+				// The result is on the patch; the object it patches is
+				// declared elsewhere.
+				id := len(res.RelatedLocations) + 1
+				res.RelatedLocations = append(res.RelatedLocations, sarifLocation{ID: &id,
+					PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(o.ObjectFile), URIBaseID: "%SRCROOT%"},
+						Region: &sarifRegion{StartLine: max(o.ObjectLine, 1)}},
+					Message: &sarifText{f.Object + " is declared here"}})
+			}
+			if o := f.Origin; o != nil {
+				res.Properties["origin"] = o.Via
+			}
+			if f.Field != "" {
+				res.Properties["field"] = f.Field
 			}
 			for k, v := range map[string]string{"environment": o.Environment, "kind": f.Kind, "object": f.Object, "rule": f.Rule,
 				"resource": f.Resource, "fingerprint": f.Fingerprint} {

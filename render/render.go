@@ -53,9 +53,12 @@ type Resource struct {
 	Object map[string]any
 	// YAML is the object exactly as it is printed.
 	YAML []byte
-	// Source is the file that declared the object, relative to the root
-	// (patches applied on top are not tracked).
+	// Source is the file that declared the object, relative to the root.
 	Source string
+	// Patches are the patches of the kustomization chain that apply to
+	// the object, in the order kustomize applies them (see PatchSource);
+	// none for a plain directory.
+	Patches []PatchSource
 }
 
 // ID names the resource the way kubectl does, for messages.
@@ -129,9 +132,10 @@ func Render(dir string, opts Options) (*Result, error) {
 	var (
 		docs    []*kyaml.RNode
 		sources []string
+		patches [][]PatchSource
 	)
 	if kustomizationName(fs, realDir) != "" {
-		docs, sources, err = build(fs, realDir, opts, res)
+		docs, sources, patches, err = build(fs, realDir, opts, res)
 	} else {
 		docs, sources, err = readPlainDir(fs, realDir, res)
 	}
@@ -148,6 +152,9 @@ func Render(dir string, opts Options) (*Result, error) {
 			stripped[ns] = append(stripped[ns], r.Kind+" "+r.Name)
 		}
 		r.Source = sources[i]
+		if i < len(patches) {
+			r.Patches = patches[i]
+		}
 		res.Resources = append(res.Resources, r)
 	}
 	for _, ns := range sortedKeys(stripped) {
@@ -166,10 +173,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, error) {
+func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, [][]PatchSource, error) {
 	notes, err := scanKustomizations(fs, dir, opts)
 	if err != nil {
-		return nil, nil, asError(fs, err)
+		return nil, nil, nil, asError(fs, err)
 	}
 	res.Notes = append(res.Notes, notes...)
 	ko := krusty.MakeDefaultOptions()
@@ -200,7 +207,7 @@ func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNod
 	m, err := runQuietly(func() (resmap.ResMap, error) { return krusty.MakeKustomizer(ko).Run(fs, dir) })
 	fs.rewrite = nil
 	if err != nil {
-		return nil, nil, asError(fs, err)
+		return nil, nil, nil, asError(fs, err)
 	}
 	docs := make([]*kyaml.RNode, 0, m.Size())
 	sources := make([]string, 0, m.Size())
@@ -217,15 +224,18 @@ func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNod
 		}
 		sources = append(sources, src)
 	}
+	// Read before the origin annotations go: selectors see the object as
+	// kustomize left it.
+	patches := patchOrigins(fs, dir, m, sources)
 	if !keepOrigin {
 		if err := m.RemoveOriginAnnotations(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for _, r := range m.Resources() {
 		docs = append(docs, &r.RNode)
 	}
-	return docs, sources, nil
+	return docs, sources, patches, nil
 }
 
 // stderrMu serialises the swap of os.Stderr in runQuietly.

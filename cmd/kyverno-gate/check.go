@@ -19,6 +19,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/output/attribute"
 	"github.com/kyverno-gate/kyverno-gate/output/collect"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
@@ -268,6 +269,9 @@ func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger 
 		floorItems = out.Floor.Items
 	}
 	o.Findings = collect.Findings(out.Report.Findings, weakenItems, floorItems)
+	// Point each finding at the patch (or declaration) that introduced it;
+	// checkOverlays then finds the remaining lines.
+	attribute.Findings(o.Findings, out.Rendered)
 	if _, ran := out.Report.Timings["test"]; ran {
 		o.Tests = collect.Tests(out.Tests)
 	}

@@ -68,7 +68,11 @@ func TestCheckExampleGolden(t *testing.T) {
 		if !strings.Contains(string(b), enforceLimits) {
 			t.Fatalf("%s no longer enforces require-resource-limits as this test expects", kust)
 		}
-		weak := strings.Replace(string(b), enforceLimits, strings.Replace(enforceLimits, "Enforce", "Audit", 1), 1)
+		auditLimits := strings.Replace(enforceLimits, "Enforce", "Audit", 1)
+		weak := strings.Replace(string(b), enforceLimits, auditLimits, 1)
+		// The line of the weakening `value: Audit`, the block's last: where
+		// the findings must point.
+		auditLine := strings.Count(weak[:strings.Index(weak, auditLimits)+len(auditLimits)], "\n")
 		if err := os.WriteFile(kust, []byte(weak), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +84,7 @@ func TestCheckExampleGolden(t *testing.T) {
 		if !strings.Contains(reports["markdown"], "| Policy | Rule |") {
 			t.Errorf("markdown has no posture matrix:\n%s", reports["markdown"])
 		}
-		checkWeakeningSARIF(t, reports["sarif"])
+		checkWeakeningSARIF(t, reports["sarif"], auditLine)
 	})
 }
 
@@ -196,36 +200,51 @@ func normaliseRoot(s, root string) string {
 	return s
 }
 
-// checkWeakeningSARIF asserts that the weakening of production is a SARIF
-// result located in the file that declares the policy or the overlay that
-// weakens it.
-func checkWeakeningSARIF(t *testing.T, data string) {
+// checkWeakeningSARIF asserts that the weakening of production, and the
+// floor it violates, are SARIF results on the overlay patch that weakens
+// it (overlays/production/kustomization.yaml, line of the value it sets),
+// with the base file that declares the policy as a related location.
+func checkWeakeningSARIF(t *testing.T, data string, line int) {
 	t.Helper()
+	type location struct {
+		PhysicalLocation struct {
+			ArtifactLocation struct{ URI string }
+			Region           struct{ StartLine int }
+		}
+	}
 	var log struct {
 		Runs []struct {
 			Results []struct {
-				RuleID    string
-				Locations []struct {
-					PhysicalLocation struct {
-						ArtifactLocation struct{ URI string }
-						Region           struct{ StartLine int }
-					}
-				}
+				RuleID           string
+				Locations        []location
+				RelatedLocations []location
+				Properties       struct{ Object, Rule string }
 			}
 		}
 	}
 	if err := json.Unmarshal([]byte(data), &log); err != nil || len(log.Runs) != 1 {
 		t.Fatalf("sarif: %v, %d runs", err, len(log.Runs))
 	}
+	found := map[string]bool{}
 	for _, res := range log.Runs[0].Results {
-		for _, l := range res.Locations {
-			loc := l.PhysicalLocation
-			uri := loc.ArtifactLocation.URI
-			if (uri == "base/validation/require-resource-limits.yaml" || strings.HasPrefix(uri, "overlays/production/")) &&
-				loc.Region.StartLine > 0 {
-				return
-			}
+		if res.Properties.Object != "ClusterPolicy require-resource-limits" || res.Properties.Rule != "check-container-limits" {
+			continue
+		}
+		found[res.RuleID] = true
+		loc := res.Locations[0].PhysicalLocation
+		if loc.ArtifactLocation.URI != "overlays/production/kustomization.yaml" || loc.Region.StartLine != line {
+			t.Errorf("%s result at %s:%d, want overlays/production/kustomization.yaml:%d", res.RuleID,
+				loc.ArtifactLocation.URI, loc.Region.StartLine, line)
+		}
+		declared := false
+		for _, r := range res.RelatedLocations {
+			declared = declared || r.PhysicalLocation.ArtifactLocation.URI == "base/validation/require-resource-limits.yaml"
+		}
+		if !declared {
+			t.Errorf("%s result has no related location in base/validation/require-resource-limits.yaml", res.RuleID)
 		}
 	}
-	t.Errorf("no SARIF result in base/validation/require-resource-limits.yaml or overlays/production/ with a line:\n%s", data)
+	if !found["weaken/weaker"] || !found["floor/violation"] {
+		t.Errorf("no weaken/weaker and floor/violation results for require-resource-limits (found %v):\n%s", found, data)
+	}
 }

@@ -68,7 +68,11 @@ func Object(o *kyverno.Object) []gate.Finding {
 		return gate.Finding{Gate: "validate", Severity: sev, File: o.Resource.Source, Object: o.ID(), Message: msg, Hint: hint}
 	}
 	if o.Err != nil {
-		return []gate.Finding{f(gate.Error, describeLoadError(o), "fix the field; the API server would drop an unknown field and Kyverno would ignore a bad value")}
+		fe := f(gate.Error, describeLoadError(o), "fix the field; the API server would drop an unknown field and Kyverno would ignore a bad value")
+		if fields := kyverno.UnknownFields(o.Err.Error()); len(fields) > 0 {
+			fe.Field = fields[0]
+		}
+		return []gate.Finding{fe}
 	}
 	warnings, err := validateTyped(o)
 	var out []gate.Finding
@@ -80,7 +84,9 @@ func Object(o *kyverno.Object) []gate.Finding {
 	}
 	if o.Policy != nil {
 		for _, d := range deprecatedFields(o.Resource.Object) {
-			out = append(out, f(gate.Warning, d[0], d[1]))
+			fd := f(gate.Warning, d.msg, d.hint)
+			fd.Field = d.field
+			out = append(out, fd)
 		}
 	}
 	return out
@@ -147,14 +153,17 @@ func clusterScopedKinds() sets.Set[string] {
 	return set
 }
 
+// deprecation is a deprecated field, what to say about it and what to do.
+type deprecation struct{ field, msg, hint string }
+
 // deprecatedFields reports the Kyverno 1.19 field deprecations of a legacy
 // policy, with what to use instead. It reads the object as written: the
 // loader's CRD defaults would make every policy look as if it set
 // spec.validationFailureAction.
-func deprecatedFields(raw map[string]any) [][2]string {
+func deprecatedFields(raw map[string]any) []deprecation {
 	spec, _ := raw["spec"].(map[string]any)
-	var out [][2]string
-	for _, d := range []struct{ field, msg, hint string }{
+	var out []deprecation
+	for _, d := range []deprecation{
 		{"validationFailureAction", "spec.validationFailureAction is deprecated",
 			"set validate.failureAction on each rule; note that a rule-level failureAction always wins over it"},
 		{"validationFailureActionOverrides", "spec.validationFailureActionOverrides is deprecated", "use validate.failureActionOverrides on each rule"},
@@ -162,7 +171,8 @@ func deprecatedFields(raw map[string]any) [][2]string {
 		{"webhookTimeoutSeconds", "spec.webhookTimeoutSeconds is deprecated", "use spec.webhookConfiguration.timeoutSeconds"},
 	} {
 		if _, ok := spec[d.field]; ok {
-			out = append(out, [2]string{d.msg, d.hint})
+			d.field = "spec." + d.field
+			out = append(out, d)
 		}
 	}
 	rules, _ := spec["rules"].([]any)
@@ -170,8 +180,9 @@ func deprecatedFields(raw map[string]any) [][2]string {
 		rule, _ := r.(map[string]any)
 		validate, _ := rule["validate"].(map[string]any)
 		if _, ok := validate["assert"]; ok {
-			out = append(out, [2]string{fmt.Sprintf("rule %v: validate.assert has no effect in Kyverno 1.19", rule["name"]),
-				"express the check as pattern, anyPattern, deny or cel; this rule enforces nothing as written"})
+			out = append(out, deprecation{field: fmt.Sprintf("spec.rules[%v].validate.assert", rule["name"]),
+				msg:  fmt.Sprintf("rule %v: validate.assert has no effect in Kyverno 1.19", rule["name"]),
+				hint: "express the check as pattern, anyPattern, deny or cel; this rule enforces nothing as written"})
 		}
 	}
 	return out

@@ -70,7 +70,7 @@ func (g FloorGate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, err
 			target = anyTarget(in.Rendered.Resources, c.Policy)
 		}
 		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
-			gate.Finding{File: file, Object: object, Rule: c.Rule, Message: c.Message}, in)
+			gate.Finding{File: file, Object: object, Rule: c.Rule, Field: c.Field, Message: c.Message}, in)
 		ev.Items = append(ev.Items, item)
 		if f != nil {
 			ev.Findings = append(ev.Findings, *f)

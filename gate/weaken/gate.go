@@ -157,7 +157,7 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 		}
 		msg += " (baseline: " + in.BaselineName + ")"
 		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
-			gate.Finding{File: file, Object: object, Rule: c.Rule, Resource: resource, Message: msg}, in)
+			gate.Finding{File: file, Object: object, Rule: c.Rule, Resource: resource, Field: c.Field, Message: msg}, in)
 		item.Witness = w
 		ev.Items = append(ev.Items, item)
 		if f != nil {
@@ -228,12 +228,14 @@ func staleFindings(gateName string, approvals *Approvals, live map[string]bool) 
 		}
 		for _, a := range approvals.ByFingerprint[fp] {
 			out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+				Field:   "metadata.annotations[" + a.Key() + "]",
 				Message: fmt.Sprintf("stale approval %s: no current finding has this fingerprint (the change it approved was reverted, locked, or changed since)", a.Key()),
 				Hint:    "remove it"})
 		}
 	}
 	for _, a := range approvals.BadKeys {
 		out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+			Field:   "metadata.annotations[" + a.Key() + "]",
 			Message: fmt.Sprintf("annotation %s is not an approval: %v", a.Key(), a.Err),
 			Hint:    "copy the annotation from the rejection message, or remove it"})
 	}

@@ -198,6 +198,9 @@ func Findings(fs []gate.Finding, weakenItems, floorItems []weaken.Item) []output
 func enrich(f *output.Finding, gateName string, it weaken.Item) {
 	c := it.Change
 	f.Fingerprint, f.ID = c.Fingerprint, c.Fingerprint
+	if f.Field == "" {
+		f.Field = c.Field
+	}
 	f.Approved = it.Approved
 	f.Kind = "violation"
 	if gateName == "weaken" {

@@ -18,6 +18,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/output/attribute"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/settings"
@@ -59,8 +60,8 @@ patches:
 
 // TestCheckReportFromPipeline runs the real pipeline over a repository
 // whose production overlay weakens a base policy against a git baseline,
-// builds the report the way check will, and checks that the formats point
-// at the base file and line and carry the approval.
+// builds the report the way check does, and checks that the formats point
+// at the overlay's patch, line of the value it sets, and carry the approval.
 func TestCheckReportFromPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("renders and runs the gates")
@@ -130,8 +131,10 @@ func TestCheckReportFromPipeline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		findings := Findings(out.Report.Findings, ev.Items, fl.Items)
+		attribute.Findings(findings, out.Rendered)
 		report.Overlays = append(report.Overlays, output.OverlayResult{Path: out.Rendered.Dir, Environment: env, Baseline: baseName,
-			Findings: Findings(out.Report.Findings, ev.Items, fl.Items)})
+			Findings: findings})
 		head, _ := kyverno.Load(out.Rendered.Resources)
 		baseObjs, _ := kyverno.Load(baseRes.Resources)
 		cols = append(cols, Column(env, head, baseObjs, ev.Items...))
@@ -149,7 +152,11 @@ func TestCheckReportFromPipeline(t *testing.T) {
 		t.Fatalf("production findings: %+v", prod.Findings)
 	}
 	f := prod.Findings[0]
-	if f.Gate != "weaken" || f.File != "base/policy.yaml" || f.Line != 6 || f.Fingerprint == "" || f.ApprovalToAdd == nil ||
+	// On the overlay's patch, at the value it sets (line 10 of the
+	// production kustomization); the policy is declared in the base.
+	if f.Gate != "weaken" || f.File != "overlays/production/kustomization.yaml" || f.Line != 10 || f.Origin == nil ||
+		f.Origin.Via != output.OriginPatch || f.Origin.ObjectFile != "base/policy.yaml" || f.Origin.ObjectLine != 6 ||
+		f.Field != "spec.rules[check-team].validate.failureAction" || f.Fingerprint == "" || f.ApprovalToAdd == nil ||
 		f.ApprovalToAdd.Kustomization != "overlays/production/kustomization.yaml" || !strings.Contains(f.ApprovalToAdd.Patch, f.Fingerprint) {
 		t.Errorf("finding %+v", f)
 	}
@@ -188,7 +195,7 @@ func TestCheckReportFromPipeline(t *testing.T) {
 				}
 				n++
 				loc := r.Locations[0].PhysicalLocation
-				if loc.ArtifactLocation.URI != "base/policy.yaml" || loc.Region.StartLine != 6 {
+				if loc.ArtifactLocation.URI != "overlays/production/kustomization.yaml" || loc.Region.StartLine != 10 {
 					t.Errorf("sarif location %+v", loc)
 				}
 			}
