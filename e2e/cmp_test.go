@@ -242,7 +242,8 @@ func TestUnapprovedWeakeningIsRejected(t *testing.T) {
 	if lines[0] != wantFirst {
 		t.Errorf("first line of the error:\n got: %s\nwant: %s", lines[0], wantFirst)
 	}
-	if len(lines) < 2 || !strings.HasPrefix(lines[1], "- base/validation/require-resource-limits.yaml, ClusterPolicy require-resource-limits, rule check-container-limits: rule check-container-limits resolves to Audit") ||
+	// Where: the overlay line that set Audit, not the base that declares the policy.
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "- overlays/production/kustomization.yaml:61, ClusterPolicy require-resource-limits, rule check-container-limits: rule check-container-limits resolves to Audit") ||
 		!strings.Contains(lines[1], "production floor validateAction") ||
 		!strings.Contains(lines[1], "add the annotation `approve.kyverno-gate.io/") {
 		t.Errorf("the problem line does not say where, what and what to do:\n%s", msg)

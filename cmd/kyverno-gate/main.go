@@ -25,6 +25,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/output/attribute"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/settings"
@@ -200,7 +201,8 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 		if c.Command.Name == "lock" {
 			detail = "(lock not written)"
 		}
-		output.Text(stderr, label, output.Rejected, out.Report.Findings, s.MaxProblems, detail)
+		findings := attribute.GateFindings(out.Report.Findings, out.Rendered)
+		output.Text(stderr, label, output.Rejected, findings, s.MaxProblems, detail)
 		held.release()
 		return nil, exitError{1}
 	}

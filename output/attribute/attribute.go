@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
@@ -322,4 +323,19 @@ func nameHints(p *render.PatchSource) map[string]string {
 		delete(hints, item)
 	}
 	return hints
+}
+
+// GateFindings returns fs with File pointing at the patch that introduced
+// each finding ("file:line"), for the one-line report generate prints in
+// Argo CD; findings no patch introduced keep their declaring file.
+func GateFindings(fs []gate.Finding, rendered *render.Result) []gate.Finding {
+	located := output.FromGate(fs)
+	Findings(located, rendered)
+	out := append([]gate.Finding(nil), fs...)
+	for i := range out {
+		if o := located[i].Origin; o != nil && o.Via == output.OriginPatch {
+			out[i].File = located[i].File + ":" + strconv.Itoa(located[i].Line)
+		}
+	}
+	return out
 }
