@@ -1,50 +1,270 @@
 #!/usr/bin/env bash
-# Side-by-side benchmarks: kyverno-gate against its anchors, on the same data,
-# in one run. Prints a table and writes it to bench/out/results.md.
+# Side-by-side benchmarks (issue 7): kyverno-gate against its anchors, on the
+# same data, in one run. Prints a report and writes it to bench/out/results.md
+# (raw figures in bench/out/raw.tsv, Go benchmark output in
+# bench/out/gobench.txt, the large generate's stderr in
+# bench/out/generate.stderr).
+#
 # Usage: bench/run.sh [corpus]   (default: ../shared/corpus/kyverno-policies)
+#
+# Environment:
+#   BENCH_RUNS      runs of each command; the best is kept (default 3)
+#   BENCH_LONG_RUNS runs of the long ones (the corpus tests, the large
+#                   generate; default 2, at most BENCH_RUNS), to stay
+#                   within 15 minutes on 2 cores
+#   BENCH_GO_COUNT  runs of each scaling Go benchmark; the best is kept (default 2)
+#   BENCH_GO=0      skip the Go benchmarks (scaling table, micro-benchmarks)
+#
+# Anchors, built from the Go module proxy once and reused while their inputs
+# do not change: upstream `kyverno` v1.19.1 (bench/kyverno-upstream, pinned
+# by go.mod) and the kustomize CLI at the release that uses our kustomize
+# API version (sigs.k8s.io/kustomize/kustomize/v5; `kubectl kustomize` is
+# measured too when kubectl is installed). The large repository is generated
+# from the corpus into a temporary folder (bench/largerepo) and removed at
+# the end; the corpus is never copied into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 corpus=$(cd "${1:-../shared/corpus/kyverno-policies}" && pwd)
 out=bench/out
 mkdir -p "$out" bin
 runs=${BENCH_RUNS:-3}
+long=${BENCH_LONG_RUNS:-2}
+(( long > runs )) && long=$runs
+gocount=${BENCH_GO_COUNT:-2}
+work=$(mktemp -d "${TMPDIR:-/tmp}/kyverno-gate-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+log() { echo "bench: $*" >&2; }
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-echo "building kyverno-gate and upstream kyverno (v1.19.1 from the module proxy)..." >&2
-go build -o bin/kyverno-gate ./cmd/kyverno-gate
-go build -o bin/kyverno-upstream ./bench/kyverno-upstream
+# --- builds -------------------------------------------------------------
+# The build cache makes these relinks (30-90 s each for the binaries that
+# link Kyverno); a cold cache compiles Kyverno once (~12 min on 2 cores).
+log "building kyverno-gate and the stage driver..."
+go build -ldflags "-s -w" -o bin/kyverno-gate ./cmd/kyverno-gate
+go build -ldflags "-s -w" -o bin/bench-stages ./bench/stages
+go build -o bin/bench-largerepo ./bench/largerepo
 
-# measure NAME CMD...: best wall time and its peak RSS over $runs runs.
-# The exit status is ignored: a strict verdict is still a measured run.
-measure() {
-  local name=$1; shift
-  local best="" rss=""
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e %M" -o "$out/.time" "$@" >/dev/null 2>"$out/.stderr" || true
-    read -r secs kb < <(tail -n 1 "$out/.time")
-    if [[ -z "$best" ]] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; rss=$kb; fi
-  done
-  printf '%s\t%s\t%s\n' "$name" "$best" "$((rss / 1024))"
+# stamp FILE INPUTS...: true when FILE exists and was built from the same inputs.
+stamp_of() { { go version; cat "$@"; } | sha256sum | cut -c1-16; }
+fresh() {
+  local bin=$1; shift
+  [[ -x $bin && -f $bin.stamp && $(cat "$bin.stamp") == "$(stamp_of "$@")" ]]
 }
+if fresh bin/kyverno-upstream go.mod go.sum bench/kyverno-upstream/main.go; then
+  log "upstream kyverno: reusing bin/kyverno-upstream"
+else
+  log "building upstream kyverno v1.19.1 from the module proxy..."
+  go build -ldflags "-s -w" -o bin/kyverno-upstream ./bench/kyverno-upstream
+  stamp_of go.mod go.sum bench/kyverno-upstream/main.go > bin/kyverno-upstream.stamp
+fi
+kapi=$(go list -m -f '{{.Version}}' sigs.k8s.io/kustomize/api)
+case $kapi in # the kustomize CLI release built on our kustomize API
+  v0.21.1) kcli=v5.8.1 ;;
+  v0.21.0) kcli=v5.8.0 ;;
+  v0.20.1) kcli=v5.7.1 ;;
+  *) kcli="" ;;
+esac
+kustomize=""
+if [[ -n $kcli ]]; then
+  if [[ -x bin/kustomize && $(cat bin/kustomize.version 2>/dev/null) == "$kcli" ]]; then
+    log "kustomize: reusing bin/kustomize $kcli"
+  else
+    log "building kustomize $kcli (API $kapi) from the module proxy..."
+    GOBIN=$PWD/bin GOFLAGS= go install "sigs.k8s.io/kustomize/kustomize/v5@$kcli"
+    echo "$kcli" > bin/kustomize.version
+  fi
+  kustomize=bin/kustomize
+fi
+kubectl=$(command -v kubectl || true)
+if [[ -z $kustomize && -z $kubectl ]]; then
+  echo "bench: no kustomize anchor: kustomize API $kapi has no known CLI release and kubectl is absent" >&2
+  exit 2
+fi
 
-{
-  measure "upstream kyverno test (corpus)" bin/kyverno-upstream test "$corpus"
-  measure "kyverno-gate test (corpus)" bin/kyverno-gate test "$corpus" --log-level error
-} > "$out/raw.tsv"
+# --- data ---------------------------------------------------------------
+: > "$out/largerepo.txt"
+log "generating the large repository (1x, 2x, 4x the corpus) in $work..."
+for n in 1 2 4; do
+  [[ $n != 1 && ${BENCH_GO:-1} == 0 ]] && continue
+  bin/bench-largerepo -corpus "$corpus" -o "$work/x$n" -scale "$n" 2>>"$out/largerepo.txt"
+done
+x1=$work/x1
+overlay=$x1/overlays/production
+mkdir -p "$work/trivial"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: b\n' > "$work/trivial/configmap.yaml"
+# The base lists policy files outside its own folder, which kustomize's
+# default load restrictor refuses; kyverno-gate confines reads to the
+# repository root instead (render.Options.Root).
+anchor_kustomize="$kubectl kustomize --load-restrictor LoadRestrictionsNone"
+[[ -n $kustomize ]] && anchor_kustomize="$kustomize build --load-restrictor LoadRestrictionsNone"
+$anchor_kustomize "$overlay" > "$work/head.yaml"
 
+# --- measurements -------------------------------------------------------
+# measure KEY WHAT CMD...: best wall time over $runs runs and the peak RSS
+# of that run; the exit status is ignored (a rejected verdict is still a
+# measured run). The best run's stdout and stderr are kept in $work/KEY.*.
+: > "$out/raw.tsv.tmp"
+measure_n() {
+  local n=$1 key=$2 what=$3; shift 3
+  local best="" rss=""
+  for _ in $(seq "$n"); do
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/run.out" 2>"$work/run.err" || true
+    read -r secs kb < <(tail -n 1 "$work/time")
+    if [[ -z "$best" ]] || awk "BEGIN{exit !($secs < $best)}"; then
+      best=$secs rss=$kb
+      cp "$work/run.out" "$work/$key.out"
+      cp "$work/run.err" "$work/$key.err"
+    fi
+  done
+  printf '%s\t%s\t%s\t%s\n' "$key" "$what" "$best" "$((rss / 1024))" | tee -a "$out/raw.tsv.tmp" >&2
+}
+measure() { measure_n "$runs" "$@"; }
+# put KEY WHAT SECONDS MB: a figure computed rather than measured.
+put() { printf '%s\t%s\t%s\t%s\n' "$@" | tee -a "$out/raw.tsv.tmp" >&2; }
+
+log "start-up (trivial generate of one ConfigMap)..."
+sruns=$((runs * 5 > 10 ? runs * 5 : 10))
+measure_n "$sruns" startup.ours "kyverno-gate generate (one ConfigMap)" \
+  bin/kyverno-gate generate "$work/trivial" --allow-no-tests --baseline none
+measure_n "$sruns" startup.upstream "upstream kyverno version (bare start-up)" bin/kyverno-upstream version
+measure_n "$sruns" startup.kustomize "kustomize build ${kcli:-(kubectl)} (one ConfigMap)" $anchor_kustomize "$work/trivial"
+
+log "render of the large overlay..."
+measure render.ours "kyverno-gate render (in-process driver)" bin/bench-stages -root "$x1" render "$overlay"
+measure render.kustomize "kustomize build ${kcli:-(kubectl)} (same overlay)" $anchor_kustomize "$overlay"
+if [[ -n $kustomize && -n $kubectl ]]; then
+  measure render.kubectl "kubectl kustomize, $("$kubectl" version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p') (same overlay)" \
+    "$kubectl" kustomize --load-restrictor LoadRestrictionsNone "$overlay"
+fi
+
+log "test gate on the corpus (upstream, then ours)..."
+measure_n "$long" test.upstream "upstream kyverno test (corpus)" bin/kyverno-upstream test "$corpus"
+measure_n "$long" test.ours "kyverno-gate test (corpus)" bin/kyverno-gate test "$corpus" --log-level error
+
+log "weakening diff of two large renderings..."
+measure diff.ours "kyverno-gate weakening diff (process)" bin/bench-stages -root "$x1" diff "$overlay" "$x1/baseline.yaml"
+diff_inproc=$(awk -F'\t' '$1=="load"||$1=="diff"{s+=$2} END{printf "%.3f", s}' "$work/diff.ours.out")
+diff_only=$(awk -F'\t' '$1=="diff"{print $2}' "$work/diff.ours.out")
+put diff.inproc "kyverno-gate load both + diff (in-process)" "$diff_inproc" "$(awk -F'\t' '$1=="diff.ours"{print $4}' "$out/raw.tsv.tmp")"
+measure diff.anchor "diff -u of the two renderings (text)" diff -u "$x1/baseline.yaml" "$work/head.yaml"
+
+log "full generate of the large overlay (render + validate + tests + baseline diff)..."
+measure_n "$long" generate.ours "kyverno-gate generate (large overlay, tests, baseline)" \
+  bin/kyverno-gate generate "$overlay" --tests policies --baseline file:baseline.yaml --timeout 10m
+cp "$work/generate.ours.err" "$out/generate.stderr"
+r=$(awk -F'\t' '$1=="render.kustomize"{print $3}' "$out/raw.tsv.tmp")
+t=$(awk -F'\t' '$1=="test.upstream"{print $3}' "$out/raw.tsv.tmp")
+rm_=$(awk -F'\t' '$1=="render.kustomize"{print $4}' "$out/raw.tsv.tmp")
+tm=$(awk -F'\t' '$1=="test.upstream"{print $4}' "$out/raw.tsv.tmp")
+put generate.anchor "kustomize build + upstream kyverno test (sum)" "$(awk "BEGIN{printf \"%.2f\", $r + $t}")" "$((rm_ > tm ? rm_ : tm))"
+
+log "where the large generate spends its time (one in-process run)..."
+bin/bench-stages -root "$x1" generate "$overlay" tests=policies baseline=file:baseline.yaml timeout=10m \
+  >"$work/breakdown.out" 2>"$work/breakdown.err" || true
+
+mv "$out/raw.tsv.tmp" "$out/raw.tsv"
+
+# --- Go benchmarks --------------------------------------------------------
+if [[ ${BENCH_GO:-1} != 0 ]]; then
+  log "Go benchmarks (scaling at 1x/2x/4x, micro-benchmarks)..."
+  mkdir -p "$work/tests"
+  go test -c -o "$work/tests/" ./render ./kyverno ./gate/weaken ./gate/kyvernotest
+  export KYVERNO_GATE_LARGEREPO=$work KYVERNO_GATE_CORPUS=$corpus
+  : > "$out/gobench.txt"
+  gobench() { # PKGDIR BINARY ARGS...
+    local dir=$1 bin=$2; shift 2
+    (cd "$dir" && "$work/tests/$bin" -test.run '^$' -test.benchmem "$@") | { grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true; } | tee -a "$out/gobench.txt" >&2
+  }
+  gobench render render.test -test.bench 'BenchmarkRender' -test.benchtime 1x -test.count "$gocount"
+  gobench kyverno kyverno.test -test.bench 'BenchmarkLoad' -test.benchtime 1x -test.count "$gocount"
+  gobench gate/weaken weaken.test -test.bench 'BenchmarkDiff' -test.benchtime 1x -test.count "$gocount"
+  gobench gate/kyvernotest kyvernotest.test -test.bench 'BenchmarkTestGate' -test.benchtime 1x -test.count "$gocount"
+  gobench gate/weaken weaken.test -test.bench 'BenchmarkScope|BenchmarkGlobCovers' -test.benchtime 300ms
+fi
+
+# --- report ---------------------------------------------------------------
+get() { awk -F'\t' -v k="$1" -v c="$2" '$1==k{print $c}' "$out/raw.tsv"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+row() { # KEY ANCHOR-KEY
+  local k=$1 a=$2
+  printf '| %s | %s | %s | %s | %s | %s | **%s** | %s |\n' "$(get "$k" 2)" "$(get "$k" 3)" "$(get "$k" 4)" \
+    "$(get "$a" 2)" "$(get "$a" 3)" "$(get "$a" 4)" "$(ratio "$(get "$k" 3)" "$(get "$a" 3)")" "$(ratio "$(get "$k" 4)" "$(get "$a" 4)")"
+}
+verdict() { if awk "BEGIN{exit !($1)}"; then echo met; else echo "**missed**"; fi; }
+# best ns/op of a Go benchmark name (e.g. BenchmarkLoad/x2-2)
+ns() { awk -v n="$1" '$1==n{for(i=2;i<NF;i++) if ($(i+1)=="ns/op") print $i}' "$out/gobench.txt" | sort -g | head -n 1; }
+allocs() { awk -v n="$1" '$1==n{for(i=2;i<NF;i++) if ($(i+1)=="allocs/op") print $i}' "$out/gobench.txt" | sort -g | head -n 1; }
+procs=$(go env GOMAXPROCS 2>/dev/null || true); procs=${procs:-$(nproc)}
+suf="-$(nproc)"; [[ $(nproc) == 1 ]] && suf=""
+elapsed=$(( $(date +%s) - started ))
 {
   echo "# kyverno-gate benchmarks"
   echo
-  echo "Machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%Y-%m-%d)."
-  echo "Corpus: kyverno/policies, $(find "$corpus" -name kyverno-test.yaml | wc -l) test files. Best of $runs runs."
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%Y-%m-%d); load average at start $load_at_start."
+  echo "Data: kyverno/policies ($(find "$corpus" -name kyverno-test.yaml | wc -l) test files); the large overlay lists $(sed -n 's/^ *"objects": \([0-9]*\),/\1/p' "$x1/summary.json") policies (every policy file kustomize accepts; see bench/out/largerepo.txt), patched to Enforce, with origin annotations; baseline: a saved rendering in which some policies were Audit or absent."
+  echo "Each command: best of $runs runs (the corpus tests and the large generate: best of $long; start-up: best of $sruns); peak MB is the process's peak RSS (/usr/bin/time), which for the Kyverno-linked binaries includes ~145 MB of the binary's own file-backed pages."
   echo
-  echo "| what | seconds | peak MB | ratio ours/anchor |"
-  echo "|---|---:|---:|---:|"
-  up=$(awk -F'\t' 'NR==1{print $2}' "$out/raw.tsv")
-  while IFS=$'\t' read -r name secs mb; do
-    ratio=$(awk "BEGIN{printf \"%.2f\", $secs / $up}")
-    echo "| $name | $secs | $mb | $ratio |"
-  done < "$out/raw.tsv"
+  echo "| ours | s | peak MB | anchor | s | peak MB | time ours/anchor | memory ours/anchor |"
+  echo "|---|---:|---:|---|---:|---:|---:|---:|"
+  row startup.ours startup.upstream
+  row render.ours render.kustomize
+  [[ -n $(get render.kubectl 3) ]] && row render.ours render.kubectl
+  row test.ours test.upstream
+  row diff.ours diff.anchor
+  row diff.inproc diff.anchor
+  row generate.ours generate.anchor
   echo
-  echo "Speed-up of the test gate: $(awk -F'\t' 'NR==1{u=$2} NR==2{printf "%.1fx", u/$2}' "$out/raw.tsv")"
+  echo "Start-up anchors: $(get startup.kustomize 2) $(get startup.kustomize 3) s / $(get startup.kustomize 4) MB. The diff has no upstream equivalent: its anchor is the textual diff a reviewer would read; the diff alone (loaded objects in, changes out) took ${diff_only:-?} s."
+  echo
+  echo "## Targets (2 cores)"
+  echo
+  echo "| target | measured | verdict |"
+  echo "|---|---|---|"
+  g=$(get generate.ours 3); gm=$(get generate.ours 4)
+  echo "| full generate of the large overlay < 10 s and < 512 MB | $g s, $gm MB | $(verdict "$g < 10 && $gm < 512") |"
+  tu=$(get test.upstream 3); to=$(get test.ours 3)
+  echo "| test gate ≥ 3x faster than upstream | $(ratio "$tu" "$to")x | $(verdict "$tu >= 3 * $to") |"
+  ro=$(get render.ours 3); rk=$(get render.kustomize 3)
+  echo "| render no slower than kustomize | $ro s vs $rk s | $(verdict "$ro <= $rk") |"
+  so=$(get startup.ours 3)
+  echo "| start-up of a trivial generate < 100 ms | $(awk "BEGIN{printf \"%.0f\", $so * 1000}") ms | $(verdict "$so < 0.1") |"
+  if [[ -s $out/gobench.txt ]]; then
+    for b in BenchmarkRender/ours BenchmarkLoad BenchmarkDiff BenchmarkTestGate; do
+      a=$(ns "$b/x1$suf"); d=$(ns "$b/x4$suf")
+      [[ -z $a || -z $d ]] && continue
+      echo "| $b linear (4x/1x ≤ 4.4) | $(ratio "$d" "$a") | $(verdict "$d <= 4.4 * $a") |"
+    done
+  fi
+  echo "| \`make bench\` < 15 min | this run: $((elapsed / 60)) min $((elapsed % 60)) s | $(verdict "$elapsed < 900") |"
+  echo
+  echo "## Where the large generate spends its time"
+  echo
+  echo "One in-process run of the same pipeline (bench/stages), seconds:"
+  echo
+  echo '```'
+  cat "$work/breakdown.out"
+  echo '```'
+  if [[ -s $out/gobench.txt ]]; then
+    echo
+    echo "## Scaling (Go benchmarks, best of $gocount, one operation each)"
+    echo
+    echo "| stage | 1x | 2x | 4x | 2x/1x | 4x/1x | allocs/op 1x | allocs/op 4x |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for b in BenchmarkRender/ours BenchmarkRender/krusty BenchmarkLoad BenchmarkDiff BenchmarkTestGate; do
+      a=$(ns "$b/x1$suf"); m=$(ns "$b/x2$suf"); d=$(ns "$b/x4$suf")
+      [[ -z $a ]] && continue
+      s() { awk -v v="$1" 'BEGIN{ if (v == "") print "-"; else printf "%.3f s", v / 1e9 }'; }
+      echo "| $b | $(s "$a") | $(s "$m") | $(s "$d") | $(ratio "$m" "$a") | $(ratio "$d" "$a") | $(allocs "$b/x1$suf") | $(allocs "$b/x4$suf") |"
+    done
+    echo
+    echo "Linear is 2.00 and 4.00. Micro-benchmarks (per rule of the corpus for BenchmarkScope):"
+    echo
+    echo '```'
+    grep -E '^Benchmark(Scope|GlobCovers)' "$out/gobench.txt" | awk '{printf "%-44s %12s ns/op %8s B/op %6s allocs/op\n", $1, $3, $5, $7}'
+    echo '```'
+  fi
+  echo
+  echo "This run of bench/run.sh took $((elapsed / 60)) min $((elapsed % 60)) s with a warm build cache (anchors reused if already built); a cold cache adds the one-time Kyverno compile (~12 min on 2 cores) and the anchors' builds."
 } > "$out/results.md"
 cat "$out/results.md"

@@ -1,0 +1,166 @@
+// Command stages runs one stage of kyverno-gate's pipeline in-process and
+// prints how long each step took, for bench/run.sh (which measures the
+// process's peak memory around it) and for profiling:
+//
+//	stages [-root DIR] [-cpuprofile F] [-memprofile F] render DIR
+//	stages ... load DIR                  render, then kyverno.Load
+//	stages ... diff DIR BASELINE.yaml    render both, load both, weaken.Diff
+//	stages ... generate DIR [NAME=VALUE...]
+//	                                     the whole pipeline (as `generate`), with
+//	                                     parameters as flags would give them
+//
+// Each step prints "step<TAB>seconds" on stdout. The GC is tuned as
+// kyverno-gate's main does (off until a 300 MiB heap, unless GOGC or
+// GOMEMLIMIT is set), so that figures match the CLI's.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/kyverno-gate/kyverno-gate/baseline"
+	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/pipeline"
+	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+func main() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(-1)
+		debug.SetMemoryLimit(300 << 20)
+	}
+	root := flag.String("root", "", "repository root (default: DIR's root as kyverno-gate finds it)")
+	cpu := flag.String("cpuprofile", "", "write a CPU profile of the stage to this file")
+	mem := flag.String("memprofile", "", "write an allocation profile of the stage to this file")
+	flag.Parse()
+	if flag.NArg() < 2 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	kyverno.SetLogger(logr.Discard())
+	if *cpu != "" {
+		f, err := os.Create(*cpu)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
+	if *mem != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(*mem)
+			check(err)
+			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
+		}()
+	}
+	stage, dir := flag.Arg(0), flag.Arg(1)
+	if *root == "" {
+		s, err := settings.Resolve(nil, nil)
+		check(err)
+		r, err := s.Root(dir)
+		check(err)
+		*root = r
+	}
+	opts := render.Options{Root: *root}
+	switch stage {
+	case "render":
+		timed("render", func() { _, err := render.Render(dir, opts); check(err) })
+	case "load":
+		res := renderOnce(dir, opts)
+		timed("load", func() { _, err := kyverno.Load(res.Resources); check(err) })
+	case "diff":
+		if flag.NArg() != 3 {
+			fatal("diff takes DIR and BASELINE")
+		}
+		res := renderOnce(dir, opts)
+		var base *render.Result
+		timed("baseline", func() {
+			b, err := filepath.Abs(flag.Arg(2))
+			check(err)
+			base, _, err = baseline.Resolve("file:"+b, *root, dir, opts)
+			check(err)
+		})
+		var head, old []*kyverno.Object
+		timed("load", func() {
+			var err error
+			head, err = kyverno.Load(res.Resources)
+			check(err)
+			old, err = kyverno.Load(base.Resources)
+			check(err)
+		})
+		var changes []weaken.Change
+		timed("diff", func() { changes = weaken.Diff(old, head) })
+		fmt.Fprintf(os.Stderr, "stages: %d changes between %d and %d objects\n", len(changes), len(old), len(head))
+	case "generate":
+		flags := map[string][]string{}
+		for _, a := range flag.Args()[2:] {
+			name, value, ok := strings.Cut(a, "=")
+			if !ok {
+				fatal("parameters are NAME=VALUE, got " + a)
+			}
+			flags[name] = append(flags[name], value)
+		}
+		s, err := settings.Resolve(flags, nil)
+		check(err)
+		if s.RepoRoot == "" {
+			s.RepoRoot = *root
+		}
+		var out *pipeline.Outcome
+		timed("pipeline", func() {
+			out, err = pipeline.Run(context.Background(), dir, s, func(string, ...any) {})
+			check(err)
+		})
+		names := make([]string, 0, len(out.Report.Timings))
+		for n := range out.Report.Timings {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Printf("gate %s\t%.3f\n", n, out.Report.Timings[n].Seconds())
+		}
+		fmt.Fprintf(os.Stderr, "stages: %d resources, %d findings, rejected %v\n",
+			len(out.Rendered.Resources), len(out.Report.Findings), out.Report.Rejected())
+	default:
+		fatal("unknown stage " + stage)
+	}
+}
+
+func renderOnce(dir string, opts render.Options) *render.Result {
+	var res *render.Result
+	timed("render", func() {
+		var err error
+		res, err = render.Render(dir, opts)
+		check(err)
+	})
+	return res
+}
+
+func timed(name string, f func()) {
+	start := time.Now()
+	f()
+	fmt.Printf("%s\t%.3f\n", name, time.Since(start).Seconds())
+}
+
+func check(err error) {
+	if err != nil {
+		fatal(err.Error())
+	}
+}
+
+func fatal(msg string) {
+	fmt.Fprintln(os.Stderr, "stages:", msg)
+	os.Exit(2)
+}
