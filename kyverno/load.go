@@ -79,7 +79,25 @@ var schemaLoader = sync.OnceValues(func() (resourceloader.Loader, error) {
 	))
 })
 
-// Load loads every Kyverno object among resources, in order.
+// loadKey keys LoadResult's value in a rendering's memo.
+type loadKey struct{}
+
+// LoadResult is Load over a whole rendering, done once per rendering: the
+// validate, weaken and floor gates (and reports) of one run share the
+// loaded objects. They are shared, so callers must not modify them; deep-copy
+// what needs changing (as the witness search does). The slice is clipped, so
+// appending to it never writes into the shared one.
+func LoadResult(res *render.Result) ([]*Object, error) {
+	v, err := res.Memo(loadKey{}, func() (any, error) { return Load(res.Resources) })
+	if err != nil {
+		return nil, err
+	}
+	objs := v.([]*Object)
+	return objs[:len(objs):len(objs)], nil
+}
+
+// Load loads every Kyverno object among resources, in order. Prefer
+// LoadResult for a whole rendering.
 func Load(resources []*render.Resource) ([]*Object, error) {
 	var out []*Object
 	for _, r := range resources {

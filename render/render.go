@@ -84,6 +84,8 @@ type Result struct {
 	Resources []*Resource
 	// Notes are things a reader should know, such as stripped namespaces.
 	Notes []string
+
+	memo memoTable // see Memo
 }
 
 // Error is a rendering failure that can be shown to a person as is.

@@ -275,14 +275,14 @@ func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger 
 	if _, ran := out.Report.Timings["test"]; ran {
 		o.Tests = collect.Tests(out.Tests)
 	}
-	head, err := kyverno.Load(out.Rendered.Resources)
+	head, err := kyverno.LoadResult(out.Rendered)
 	if err != nil {
 		logger.Warnf("%s: no posture: %v", o.Label(), err)
 		return o, root, nil
 	}
 	var base []*kyverno.Object
 	if out.Baseline != nil {
-		if base, err = kyverno.Load(out.Baseline.Resources); err != nil {
+		if base, err = kyverno.LoadResult(out.Baseline); err != nil {
 			logger.Warnf("%s: no posture: baseline: %v", o.Label(), err)
 			return o, root, nil
 		}

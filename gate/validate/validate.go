@@ -33,7 +33,7 @@ type Gate struct{}
 func (Gate) Name() string { return "validate" }
 
 func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
-	objs, err := kyverno.Load(in.Rendered.Resources)
+	objs, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (g FloorGate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, err
 	if len(violations) == 0 {
 		return ev, nil
 	}
-	head, err := kyverno.Load(in.Rendered.Resources)
+	head, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func floorChanges(in *gate.Input) ([]Change, error) {
 	if env == nil || env.Floors.Empty() {
 		return nil, nil
 	}
-	head, err := kyverno.Load(in.Rendered.Resources)
+	head, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func floorChanges(in *gate.Input) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		return kyverno.Load(res.Resources)
+		return kyverno.LoadResult(res)
 	})
 }
 

@@ -85,11 +85,11 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 		}
 		return ev, nil
 	}
-	head, err := kyverno.Load(in.Rendered.Resources)
+	head, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
 		return nil, err
 	}
-	base, err := kyverno.Load(in.Baseline.Resources)
+	base, err := kyverno.LoadResult(in.Baseline)
 	if err != nil {
 		return nil, err
 	}
