@@ -383,11 +383,20 @@ func toResource(n *kyaml.RNode) (*Resource, string, error) {
 		}
 		stripped = ns
 	}
-	obj, err := n.Map()
+	text, err := n.String()
 	if err != nil {
 		return nil, "", err
 	}
-	text, err := n.String()
+	// The gates judge what is printed, not kustomize's in-memory node: the
+	// YAML encoder does not always print a string as it read it (a folded
+	// ">-" block with more-indented lines gains a blank line), and a lock
+	// file holds the printed text. Decoding the printed text keeps the
+	// rendering, Argo CD's input and a lock file of it equal.
+	printed, err := kyaml.Parse(text)
+	if err != nil {
+		return nil, "", fmt.Errorf("kustomize printed %s %s as YAML that does not read back: %v", n.GetKind(), n.GetName(), err)
+	}
+	obj, err := printed.Map()
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 func repoPath(t *testing.T, elem ...string) string {
@@ -335,5 +338,46 @@ func TestRenderRefusesYAMLBombs(t *testing.T) {
 				t.Fatalf("err = %v; want a one-line refusal naming the file", err)
 			}
 		})
+	}
+}
+
+// The YAML encoder prints a folded block with more-indented lines with an
+// extra blank line. The rendering must be what is printed, or a lock file
+// of an unchanged overlay would differ from the overlay it was made from.
+func TestRenderedObjectIsWhatIsPrinted(t *testing.T) {
+	root := writeRepo(t, map[string]string{
+		"app/kustomization.yaml": "resources: [policy.yaml]\n",
+		"app/policy.yaml": `apiVersion: policies.kyverno.io/v1
+kind: MutatingPolicy
+metadata:
+  name: folded
+spec:
+  mutations:
+    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: >-
+          Object{
+            spec: Object.spec{
+              x: 1
+            }
+          }
+`,
+	})
+	res, err := Render(filepath.Join(root, "app"), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Resources {
+		printed, err := kyaml.Parse(string(r.YAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := printed.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(obj, r.Object) {
+			t.Errorf("%s: Object is not the printed YAML read back:\nprinted:\n%s\nobject: %v", r.ID(), r.YAML, r.Object)
+		}
 	}
 }
