@@ -392,7 +392,11 @@ func TestDeadlines(t *testing.T) {
 		}
 		// If this changes (argoproj/argo-cd#20577 and friends), kyverno-gate's
 		// SIGTERM handling starts to matter: it reports the stage it was in.
-		if log := server.log.waitFor(t, mark, "`kyverno-gate generate` failed"); !strings.Contains(log, "failed signal: killed") {
+		log := server.log.waitForLine(t, mark, `msg="finished call"`, "grpc.method=GenerateManifest ")
+		if !strings.Contains(log, "msg=\"kyverno-gate generate\"") {
+			t.Skip("the deadline passed before cmp-server started the command (a very slow machine)")
+		}
+		if !strings.Contains(log, "failed signal: killed") {
 			t.Errorf("cmp-server no longer kills the command at the deadline:\n%s", log)
 		}
 	})

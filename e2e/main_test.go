@@ -12,7 +12,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -203,18 +202,25 @@ func (b *syncBuffer) since(mark int) string {
 
 func (b *syncBuffer) mark() int { return len(b.String()) }
 
-// waitFor polls the server log for s; the server logs after it replies.
-func (b *syncBuffer) waitFor(t *testing.T, mark int, s string) string {
+// waitForLine polls the server log for a line holding every one of parts;
+// the server logs after it replies. It returns the log since mark.
+func (b *syncBuffer) waitForLine(t *testing.T, mark int, parts ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if got := b.since(mark); strings.Contains(got, s) {
-			return got
+		got := b.since(mark)
+		for _, line := range strings.Split(got, "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return got
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("argocd-cmp-server never logged %q; its log:\n%s", s, b.since(mark))
+	t.Fatalf("argocd-cmp-server never logged a line with %q; its log:\n%s", parts, b.since(mark))
 	return ""
 }
 
-var _ = context.Background
