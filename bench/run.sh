@@ -25,7 +25,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-corpus=$(cd "${1:-../shared/corpus/kyverno-policies}" && pwd)
+corpus_arg=${1:-${KYVERNO_POLICIES:-../shared/corpus/kyverno-policies}}
+if [[ ! -d "$corpus_arg" ]]; then
+  echo "bench/run.sh: no kyverno/policies checkout at $corpus_arg; pass its path (bench/run.sh DIR, or KYVERNO_POLICIES=DIR make bench), e.g. a clone of https://github.com/kyverno/policies" >&2
+  exit 2
+fi
+corpus=$(cd "$corpus_arg" && pwd)
 out=bench/out
 mkdir -p "$out" bin
 runs=${BENCH_RUNS:-3}
