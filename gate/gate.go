@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +71,47 @@ func (in *Input) Logf(format string, args ...any) {
 	if in.Log != nil {
 		in.Log(format, args...)
 	}
+}
+
+// TestDirs expands the tests parameter: {overlay} is the rendered path;
+// an entry with {policy-dirs} stands for one entry per folder that declares
+// a rendered Kyverno policy (kyverno/policies keeps each policy's suite in
+// <policy folder>/.kyverno-test), in order, without repeats.
+func (in *Input) TestDirs() []string {
+	if in.Settings == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(d string) {
+		d = filepath.Clean(d)
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, d := range in.Settings.Tests {
+		d = strings.ReplaceAll(d, "{overlay}", in.Dir)
+		if !strings.Contains(d, "{policy-dirs}") {
+			add(d)
+			continue
+		}
+		if in.Rendered == nil {
+			continue
+		}
+		for _, r := range in.Rendered.Resources {
+			if r.Source != "" && kyvernoGroup(r.APIVersion) {
+				add(strings.ReplaceAll(d, "{policy-dirs}", filepath.Dir(r.Source)))
+			}
+		}
+	}
+	return out
+}
+
+// kyvernoGroup reports whether apiVersion is one of Kyverno's API groups.
+func kyvernoGroup(apiVersion string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	return group == "kyverno.io" || strings.HasSuffix(group, ".kyverno.io")
 }
 
 // Gate judges a rendering. An error means the gate could not evaluate; a

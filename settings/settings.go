@@ -44,8 +44,8 @@ type Param struct {
 var Params = []Param{
 	{Name: "baseline", Type: String, Default: []string{"auto"}, Title: "Baseline",
 		Tooltip: "What the weakening gate compares with: auto (the overlay's kyverno-gate.lock.yaml when present, else none), git:<rev>, file:<path>, or none."},
-	{Name: "tests", Type: Array, Default: []string{"tests", ".kyverno-test", "{overlay}/tests"}, Title: "Test folders",
-		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path."},
+	{Name: "tests", Type: Array, Default: []string{"tests", ".kyverno-test", "{overlay}/tests", "{policy-dirs}/.kyverno-test"}, Title: "Test folders",
+		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path, {policy-dirs} each folder that declares a rendered policy."},
 	{Name: "samples", Type: Array, Title: "Sample resources",
 		Tooltip: "Extra folders, relative to the repository root, of resources the weakening gate tries as witnesses (besides the tests' resources)."},
 	{Name: "test-file-name", Type: String, Default: []string{"kyverno-test.yaml"}, Title: "Test file name",

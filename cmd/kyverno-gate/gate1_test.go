@@ -99,3 +99,52 @@ func TestGenerateRequiresTests(t *testing.T) {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
 	}
 }
+
+// The kyverno/policies layout keeps each policy's suite in
+// <policy folder>/.kyverno-test: the default tests parameter finds it, and
+// a failing suite there rejects the overlay that patches its policy.
+func TestGenerateFindsSuitesBesidePolicies(t *testing.T) {
+	suite := `apiVersion: cli.kyverno.io/v1alpha1
+kind: Test
+metadata:
+  name: require-team
+policies: [../require-team.yaml]
+resources: [resources.yaml]
+results:
+  - policy: require-team
+    rule: check-team
+    kind: Pod
+    resources: [no-team]
+    result: fail
+`
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: no-team\nspec:\n  containers: [{name: c, image: nginx}]\n"
+	files := func(excluded bool) map[string]string {
+		overlay := "resources: [../../policies/require-team]\n"
+		if excluded {
+			overlay += `patches:
+  - target: {kind: ClusterPolicy, name: require-team}
+    patch: |-
+      - op: add
+        path: /spec/rules/0/exclude
+        value: {any: [{resources: {names: [no-team]}}]}
+`
+		}
+		return map[string]string{
+			"policies/require-team/kustomization.yaml":              "resources: [require-team.yaml]\n",
+			"policies/require-team/require-team.yaml":               goodPolicy,
+			"policies/require-team/.kyverno-test/kyverno-test.yaml": suite,
+			"policies/require-team/.kyverno-test/resources.yaml":    pod,
+			"envs/prod/kustomization.yaml":                          overlay,
+		}
+	}
+	root := writeFiles(t, files(false))
+	code, _, stderr := runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
+	if code != 0 || !strings.Contains(stderr, "ran 1 test suites") {
+		t.Fatalf("exit %d, want 0 with the suite beside the policy run\nstderr:\n%s", code, stderr)
+	}
+	root = writeFiles(t, files(true))
+	code, _, stderr = runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
+	if code != 1 || !strings.Contains(stderr, "policies/require-team/.kyverno-test/kyverno-test.yaml") {
+		t.Fatalf("exit %d, want 1 naming the suite beside the policy\nstderr:\n%s", code, stderr)
+	}
+}

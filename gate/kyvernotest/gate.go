@@ -23,10 +23,7 @@ func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error)
 // Evaluate is Check with the details: the result of every suite, for
 // reports.
 func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.Finding, error) {
-	var dirs []string
-	for _, d := range in.Settings.Tests {
-		dirs = append(dirs, strings.ReplaceAll(d, "{overlay}", in.Dir))
-	}
+	dirs := in.TestDirs()
 	suites, err := Discover(in.Root, dirs, in.Settings.TestFileName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("finding tests: %w", err)

@@ -2,7 +2,6 @@ package weaken
 
 import (
 	"context"
-	"strings"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/witness"
@@ -44,9 +43,7 @@ func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyver
 		Logf:          func(format string, args ...any) { in.Logf("weaken: "+format, args...) },
 	}
 	if in.Settings != nil {
-		for _, d := range in.Settings.Tests {
-			opts.TestDirs = append(opts.TestDirs, strings.ReplaceAll(d, "{overlay}", in.Dir))
-		}
+		opts.TestDirs = in.TestDirs()
 		opts.TestFileName = in.Settings.TestFileName
 	}
 	if in.Stage != nil {
