@@ -100,18 +100,12 @@ func (in *Input) TestDirs() []string {
 			continue
 		}
 		for _, r := range in.Rendered.Resources {
-			if r.Source != "" && kyvernoGroup(r.APIVersion) {
+			if r.Source != "" && r.IsKyverno() {
 				add(strings.ReplaceAll(d, "{policy-dirs}", filepath.Dir(r.Source)))
 			}
 		}
 	}
 	return out
-}
-
-// kyvernoGroup reports whether apiVersion is one of Kyverno's API groups.
-func kyvernoGroup(apiVersion string) bool {
-	group, _, _ := strings.Cut(apiVersion, "/")
-	return group == "kyverno.io" || strings.HasSuffix(group, ".kyverno.io")
 }
 
 // Gate judges a rendering. An error means the gate could not evaluate; a

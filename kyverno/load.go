@@ -36,10 +36,7 @@ const (
 )
 
 // IsKyverno reports whether r belongs to one of Kyverno's API groups.
-func IsKyverno(r *render.Resource) bool {
-	g := r.Group()
-	return g == GroupKyverno || g == GroupPolicies
-}
+func IsKyverno(r *render.Resource) bool { return r.IsKyverno() }
 
 // Object is one rendered Kyverno object, loaded. Exactly one typed field is
 // set when Err is nil.

@@ -413,6 +413,13 @@ var clusterScoped = map[string]map[string]bool{
 		"ImageValidatingPolicy": true, "DeletingPolicy": true},
 }
 
+// IsKyverno reports whether r belongs to one of Kyverno's API groups (the
+// keys of clusterScoped).
+func (r *Resource) IsKyverno() bool {
+	_, ok := clusterScoped[r.Group()]
+	return ok
+}
+
 // IsClusterScopedKyvernoKind reports whether apiVersion/kind is one of
 // Kyverno's cluster-scoped kinds.
 func IsClusterScopedKyvernoKind(apiVersion, kind string) bool {
