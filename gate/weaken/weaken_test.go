@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -23,26 +22,7 @@ var headSep = regexp.MustCompile(`(?m)^#### head\s*$`)
 
 func loadSide(t *testing.T, name, text string) []*kyverno.Object {
 	t.Helper()
-	var res []*render.Resource
-	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if obj == nil {
-			continue
-		}
-		meta, _ := obj["metadata"].(map[string]any)
-		ns, _ := meta["namespace"].(string)
-		nm, _ := meta["name"].(string)
-		av, _ := obj["apiVersion"].(string)
-		kind, _ := obj["kind"].(string)
-		res = append(res, &render.Resource{APIVersion: av, Kind: kind, Namespace: ns, Name: nm, Object: obj, YAML: []byte(doc), Source: name})
-	}
-	objs, err := kyverno.Load(res)
+	objs, err := kyverno.Load(parseDocs(t, text, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
