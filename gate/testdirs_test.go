@@ -13,8 +13,8 @@ func TestTestDirs(t *testing.T) {
 		{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "a", Source: "policies/a/a.yaml"},
 		{APIVersion: "policies.kyverno.io/v1", Kind: "ValidatingPolicy", Name: "b", Source: "policies/b/b.yaml"},
 		{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "a2", Source: "policies/a/a2.yaml"}, // same folder
-		{APIVersion: "v1", Kind: "ConfigMap", Name: "c", Source: "config/c.yaml"},                         // not Kyverno's
-		{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "d"},                                   // no source
+		{APIVersion: "v1", Kind: "ConfigMap", Name: "c", Source: "config/c.yaml"},                      // not Kyverno's
+		{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "d"},                                // no source
 	}}
 	tests := []struct {
 		name  string
