@@ -223,4 +223,3 @@ func (b *syncBuffer) waitForLine(t *testing.T, mark int, parts ...string) string
 	t.Fatalf("argocd-cmp-server never logged a line with %q; its log:\n%s", parts, b.since(mark))
 	return ""
 }
-
