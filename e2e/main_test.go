@@ -191,7 +191,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// logSince returns what the server logged after mark (a previous length).
+// since returns what the server logged after mark (a previous length).
 func (b *syncBuffer) since(mark int) string {
 	s := b.String()
 	if mark > len(s) {
