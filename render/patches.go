@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"errors"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -116,7 +117,7 @@ type patchDoc struct {
 
 // patchWalker reads the kustomization graph of one rendering.
 type patchWalker struct {
-	fs    *confinedFS
+	fs    *repofs.Root
 	nodes map[string]*kustNode // by real directory
 	files map[string][]docMeta // declaring files' documents, by real path
 }
@@ -218,7 +219,7 @@ func contains(xs []string, x string) bool {
 // patchOrigins returns, for each resource of m (in order), the patches of
 // the kustomization chain rooted at dir that apply to it. sources are the
 // resources' declaring files relative to the root.
-func patchOrigins(fs *confinedFS, dir string, m resmap.ResMap, sources []string) [][]PatchSource {
+func patchOrigins(fs *repofs.Root, dir string, m resmap.ResMap, sources []string) [][]PatchSource {
 	w := &patchWalker{fs: fs, nodes: map[string]*kustNode{}, files: map[string][]docMeta{}}
 	top := w.node(dir)
 	out := make([][]PatchSource, m.Size())
@@ -230,7 +231,7 @@ func patchOrigins(fs *confinedFS, dir string, m resmap.ResMap, sources []string)
 		if sources[i] == "" {
 			continue
 		}
-		real, err := fs.resolve(filepath.Join(fs.root, sources[i]))
+		real, err := fs.Resolve(filepath.Join(fs.Dir(), sources[i]))
 		if err != nil {
 			continue
 		}
@@ -257,7 +258,7 @@ func patchOrigins(fs *confinedFS, dir string, m resmap.ResMap, sources []string)
 
 // node reads the kustomization in dir (a real path), nil when there is none.
 func (w *patchWalker) node(dir string) *kustNode {
-	real, err := w.fs.resolve(dir)
+	real, err := w.fs.Resolve(dir)
 	if err != nil {
 		return nil
 	}
@@ -270,7 +271,7 @@ func (w *patchWalker) node(dir string) *kustNode {
 		return nil
 	}
 	k.FixKustomization()
-	n := &kustNode{file: file, rel: w.fs.rel(file), lists: map[string]bool{}, prefix: k.NamePrefix, suffix: k.NameSuffix,
+	n := &kustNode{file: file, rel: w.fs.Rel(file), lists: map[string]bool{}, prefix: k.NamePrefix, suffix: k.NameSuffix,
 		namespace: k.Namespace}
 	w.nodes[real] = n
 	for _, ref := range k.Resources {
@@ -287,7 +288,7 @@ func (w *patchWalker) node(dir string) *kustNode {
 			}
 			continue
 		}
-		if rp, err := w.fs.resolve(p); err == nil {
+		if rp, err := w.fs.Resolve(p); err == nil {
 			n.lists[rp] = true
 		}
 	}
@@ -364,11 +365,11 @@ func (w *patchWalker) entry(dir string, n *kustNode, field string, index int, it
 		if err != nil {
 			return e
 		}
-		real, err := w.fs.resolve(p)
+		real, err := w.fs.Resolve(p)
 		if err != nil {
 			return e
 		}
-		text, base.File = data, w.fs.rel(real)
+		text, base.File = data, w.fs.Rel(real)
 	default:
 		return e
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
@@ -25,7 +26,10 @@ import (
 
 // Options says what a rendering may do beyond reading local files.
 type Options struct {
-	// Root confines every file read; it must contain Dir.
+	// Repo is the confined view every file is read through; when nil, one
+	// is opened at Root with the limits below.
+	Repo *repofs.Root
+	// Root is the repository root when Repo is nil; it must contain Dir.
 	Root string
 	// AllowRemote lets kustomize fetch remote bases and files.
 	AllowRemote bool
@@ -42,8 +46,8 @@ const LockFile = "kyverno-gate.lock.yaml"
 // Defaults for the read limits: far above any real policy repository, far
 // below what would hurt a sidecar with a small memory limit.
 const (
-	DefaultMaxFileBytes  = 16 << 20
-	DefaultMaxTotalBytes = 256 << 20
+	DefaultMaxFileBytes  = repofs.DefaultMaxFileBytes
+	DefaultMaxTotalBytes = repofs.DefaultMaxTotalBytes
 )
 
 // Resource is one rendered object.
@@ -108,28 +112,29 @@ func (e *Error) Error() string {
 
 // Render renders dir, which must lie inside opts.Root.
 func Render(dir string, opts Options) (*Result, error) {
-	if opts.MaxFileBytes == 0 {
-		opts.MaxFileBytes = DefaultMaxFileBytes
+	fs := opts.Repo
+	if fs == nil {
+		if opts.Root == "" {
+			opts.Root = dir
+		}
+		var err error
+		fs, err = repofs.Open(opts.Root, repofs.Limits{MaxFileBytes: opts.MaxFileBytes, MaxTotalBytes: opts.MaxTotalBytes})
+		if err != nil {
+			return nil, &Error{Msg: fmt.Sprintf("repository root %s: %v", opts.Root, err)}
+		}
 	}
-	if opts.MaxTotalBytes == 0 {
-		opts.MaxTotalBytes = DefaultMaxTotalBytes
-	}
-	if opts.Root == "" {
-		opts.Root = dir
-	}
-	fs, err := newConfinedFS(opts.Root, opts.MaxFileBytes, opts.MaxTotalBytes)
-	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("repository root %s: %v", opts.Root, err)}
-	}
-	realDir, err := fs.resolve(dir)
+	realDir, err := fs.Resolve(dir)
 	if err != nil {
 		return nil, &Error{Msg: err.Error(), Hint: "the path to render must be inside the repository root"}
 	}
-	info, err := os.Stat(realDir)
-	if err != nil || !info.IsDir() {
-		return nil, &Error{File: fs.rel(realDir), Msg: "not a directory"}
+	info, err := fs.Stat(realDir)
+	switch {
+	case err != nil:
+		return nil, &Error{File: fs.Rel(realDir), Msg: "does not exist", Hint: "give the path of an overlay or a folder of manifests"}
+	case !info.IsDir():
+		return nil, &Error{File: fs.Rel(realDir), Msg: "not a directory", Hint: "give the path of an overlay or a folder of manifests"}
 	}
-	res := &Result{Dir: fs.rel(realDir)}
+	res := &Result{Dir: fs.Rel(realDir)}
 
 	var (
 		docs    []*kyaml.RNode
@@ -175,7 +180,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, [][]PatchSource, error) {
+func build(fs *repofs.Root, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, [][]PatchSource, error) {
 	notes, err := scanKustomizations(fs, dir, opts)
 	if err != nil {
 		return nil, nil, nil, asError(fs, err)
@@ -197,7 +202,7 @@ func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNod
 	}
 	keepOrigin := false
 	top := filepath.Join(dir, kustomizationName(fs, dir))
-	fs.rewrite = func(real string, data []byte) ([]byte, error) {
+	rewrite := func(real string, data []byte) ([]byte, error) {
 		if real != top {
 			return data, nil
 		}
@@ -206,8 +211,7 @@ func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNod
 		keepOrigin = kept
 		return data, err
 	}
-	m, err := runQuietly(func() (resmap.ResMap, error) { return krusty.MakeKustomizer(ko).Run(fs, dir) })
-	fs.rewrite = nil
+	m, err := runQuietly(func() (resmap.ResMap, error) { return krusty.MakeKustomizer(ko).Run(fs.Kustomize(rewrite), dir) })
 	if err != nil {
 		return nil, nil, nil, asError(fs, err)
 	}
@@ -221,7 +225,7 @@ func build(fs *confinedFS, dir string, opts Options, res *Result) ([]*kyaml.RNod
 				p = o.ConfiguredIn
 			}
 			if p != "" {
-				src = fs.rel(filepath.Join(dir, p))
+				src = fs.Rel(filepath.Join(dir, p))
 			}
 		}
 		sources = append(sources, src)
@@ -263,7 +267,7 @@ func runQuietly(build func() (resmap.ResMap, error)) (resmap.ResMap, error) {
 	return build()
 }
 
-func kustomizationName(fs *confinedFS, dir string) string {
+func kustomizationName(fs *repofs.Root, dir string) string {
 	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		if fs.Exists(filepath.Join(dir, name)) {
 			return name
@@ -299,13 +303,13 @@ func withOriginAnnotations(data []byte) ([]byte, bool, error) {
 
 // asError prefers the confinement violation behind a kustomize error, since
 // kustomize reports those as unrelated-looking failures.
-func asError(fs *confinedFS, err error) error {
+func asError(fs *repofs.Root, err error) error {
 	var re *Error
 	if errors.As(err, &re) {
 		return re
 	}
-	if v := fs.firstViolation(); v != nil {
-		var outside *errOutside
+	if v := fs.Violation(); v != nil {
+		var outside *repofs.OutsideError
 		if errors.As(v, &outside) {
 			return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository"}
 		}
@@ -324,10 +328,10 @@ func asError(fs *confinedFS, err error) error {
 // readPlainDir reads every YAML or JSON manifest directly in dir, in name
 // order, like an Argo CD directory source. Kyverno CLI files (tests, values)
 // that live beside policies are not cluster objects and are left out.
-func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []string, error) {
+func readPlainDir(fs *repofs.Root, dir string, res *Result) ([]*kyaml.RNode, []string, error) {
 	names, err := fs.ReadDir(dir)
 	if err != nil {
-		return nil, nil, &Error{File: fs.rel(dir), Msg: err.Error()}
+		return nil, nil, &Error{File: fs.Rel(dir), Msg: err.Error()}
 	}
 	sort.Strings(names)
 	var (
@@ -349,23 +353,23 @@ func readPlainDir(fs *confinedFS, dir string, res *Result) ([]*kyaml.RNode, []st
 		}
 		data, err := fs.ReadFile(file)
 		if err != nil {
-			return nil, nil, &Error{File: fs.rel(file), Msg: err.Error()}
+			return nil, nil, &Error{File: fs.Rel(file), Msg: err.Error()}
 		}
 		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
 		if err != nil {
 			msg, _, _ := strings.Cut(err.Error(), "\n") // the parser appends the whole document
-			return nil, nil, &Error{File: fs.rel(file), Msg: "not valid YAML: " + msg}
+			return nil, nil, &Error{File: fs.Rel(file), Msg: "not valid YAML: " + msg}
 		}
 		for i, n := range nodes {
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {
-				res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped Kyverno CLI %s %q (not a cluster object)", fs.rel(file), n.GetKind(), n.GetName()))
+				res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped Kyverno CLI %s %q (not a cluster object)", fs.Rel(file), n.GetKind(), n.GetName()))
 				continue
 			}
 			if n.GetKind() == "" || n.GetApiVersion() == "" || n.GetName() == "" {
-				return nil, nil, &Error{File: fs.rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
+				return nil, nil, &Error{File: fs.Rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
 			}
 			docs = append(docs, n)
-			sources = append(sources, fs.rel(file))
+			sources = append(sources, fs.Rel(file))
 		}
 	}
 	return docs, sources, nil

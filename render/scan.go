@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"path/filepath"
 	"strings"
 
@@ -15,11 +16,11 @@ import (
 // kustomize runs, because kustomize fetches remote bases (by exec'ing git) and
 // remote files (over HTTP) as soon as it meets them: the refusal has to come
 // first. It also turns a disabled Helm into a message naming our parameter.
-func scanKustomizations(fs *confinedFS, dir string, opts Options) (notes []string, err error) {
+func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []string, err error) {
 	seen := map[string]bool{}
 	var visit func(dir string) error
 	visit = func(dir string) error {
-		real, err := fs.resolve(dir)
+		real, err := fs.Resolve(dir)
 		if err != nil {
 			return err
 		}
@@ -33,7 +34,7 @@ func scanKustomizations(fs *confinedFS, dir string, opts Options) (notes []strin
 		}
 		deprecated := k.CheckDeprecatedFields()
 		k.FixKustomization()
-		rel := fs.rel(file)
+		rel := fs.Rel(file)
 		if deprecated != nil {
 			for _, m := range *deprecated {
 				notes = append(notes, rel+": "+strings.TrimPrefix(m, "# Warning: "))
@@ -72,7 +73,7 @@ func scanKustomizations(fs *confinedFS, dir string, opts Options) (notes []strin
 					if err := visit(sub); err != nil {
 						return err
 					}
-				} else if _, err := fs.resolve(sub); err != nil {
+				} else if _, err := fs.Resolve(sub); err != nil {
 					return &Error{File: rel, Msg: fmt.Sprintf("%s entry %q: %v", field, ref, err),
 						Hint: "every file a kustomization reads must be inside the repository"}
 				}
@@ -111,7 +112,7 @@ func scanKustomizations(fs *confinedFS, dir string, opts Options) (notes []strin
 
 // readKustomization returns the kustomization file in dir, or nil when dir
 // has none.
-func readKustomization(fs *confinedFS, dir string) (string, *types.Kustomization, error) {
+func readKustomization(fs *repofs.Root, dir string) (string, *types.Kustomization, error) {
 	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		file := filepath.Join(dir, name)
 		if !fs.Exists(file) {
@@ -123,7 +124,7 @@ func readKustomization(fs *confinedFS, dir string) (string, *types.Kustomization
 		}
 		var k types.Kustomization
 		if err := yaml.Unmarshal(data, &k); err != nil {
-			return file, nil, &Error{File: fs.rel(file), Msg: "not a valid kustomization: " + err.Error()}
+			return file, nil, &Error{File: fs.Rel(file), Msg: "not a valid kustomization: " + err.Error()}
 		}
 		return file, &k, nil
 	}

@@ -1,4 +1,4 @@
-package render
+package repofs
 
 import (
 	"bytes"
@@ -13,10 +13,10 @@ import (
 // kustomize converts it to objects.
 const maxExpandedNodes = 1_000_000
 
-// checkAliases refuses YAML whose aliases expand beyond maxExpandedNodes.
+// CheckYAML refuses YAML whose aliases expand beyond maxExpandedNodes.
 // The document is parsed into nodes, where an alias is a pointer to its
 // anchor, so measuring costs no more than the file's own size.
-func checkAliases(data []byte) error {
+func CheckYAML(data []byte) error {
 	if !bytes.ContainsRune(data, '&') || !bytes.ContainsRune(data, '*') {
 		return nil // no anchors or no aliases: nothing can expand
 	}
