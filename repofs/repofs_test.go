@@ -25,6 +25,7 @@ func tree(t *testing.T) (outer, root string) {
 		"repo/base/policy.yaml":  "kind: ClusterPolicy\n",
 		"repo/overlays/a/k.yaml": "resources: [../../base]\n",
 		"repo/big.yaml":          strings.Repeat("x", 2048),
+		"repo/clean/a.yaml":      "a: 1\n",
 	}
 	for p, c := range files {
 		f := filepath.Join(outer, p)
@@ -48,6 +49,7 @@ func tree(t *testing.T) (outer, root string) {
 		"repo/base/up":       "../..",
 		"repo/overlays/a/up": "../../base",
 		"repo/etc":           "/etc",
+		"repo/clean/l":       "../in-rel",
 	}
 	for p, target := range links {
 		if err := os.Symlink(target, filepath.Join(outer, p)); err != nil {
@@ -145,11 +147,12 @@ func TestCheckTreeAndWalk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.CheckTree("overlays"); err != nil {
-		t.Errorf("overlays: %v", err)
+	if err := r.CheckTree("clean"); err != nil {
+		t.Errorf("clean: %v", err)
 	}
-	// base/up leaves the repository, and so does the root's out-rel.
-	for _, p := range []string{"base", "."} {
+	// base/up leaves the repository, overlays/a/up leads to it, and the
+	// root holds out-rel.
+	for _, p := range []string{"base", "overlays", "."} {
 		var outside *OutsideError
 		if err := r.CheckTree(p); !errors.As(err, &outside) {
 			t.Errorf("%s: got %v, want an outside error", p, err)
@@ -205,7 +208,7 @@ func TestFromGit(t *testing.T) {
 	for path, want := range map[string]string{
 		"base/policy.yaml": "kind: ClusterPolicy\n", "in-rel": "kind: ClusterPolicy\n",
 		"overlays/a/up/policy.yaml": "kind: ClusterPolicy\n",
-		"out-rel": "outside", "out-abs": "outside", "in-abs": "outside", "base/up/secret.yaml": "outside",
+		"out-rel":                   "outside", "out-abs": "outside", "in-abs": "outside", "base/up/secret.yaml": "outside",
 		"big.yaml": "limit", "loop-a": "too many",
 	} {
 		data, err := g.ReadFile(path)
