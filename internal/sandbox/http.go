@@ -1,0 +1,111 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// RemoteTooLargeError is a remote response over a limit.
+type RemoteTooLargeError struct {
+	URL   string // "" for the total of every response
+	Limit int64
+}
+
+func (e *RemoteTooLargeError) Error() string {
+	if e.URL == "" {
+		return fmt.Sprintf("the remote files read exceed %d MiB", e.Limit>>20)
+	}
+	return fmt.Sprintf("remote file %s is larger than %d MiB", e.URL, e.Limit>>20)
+}
+
+// Remote is the transport LimitHTTP installs.
+type Remote struct {
+	next              http.RoundTripper
+	maxFile, maxTotal int64
+	deadline          time.Time
+	files, bytes      atomic.Int64
+}
+
+// LimitHTTP makes http.DefaultTransport, which kustomize's loader and every
+// http.Client without a transport use, read at most maxFile bytes of one
+// response body and maxTotal of all of them (0: no total), failing the read
+// with a *RemoteTooLargeError beyond, and end every request at deadline
+// (zero: none). It returns the installed transport, which counts what was
+// read. Install it once, before any request.
+func LimitHTTP(maxFile, maxTotal int64, deadline time.Time) *Remote {
+	r := newRemote(http.DefaultTransport, maxFile, maxTotal, deadline)
+	http.DefaultTransport = r
+	return r
+}
+
+func newRemote(next http.RoundTripper, maxFile, maxTotal int64, deadline time.Time) *Remote {
+	return &Remote{next: next, maxFile: maxFile, maxTotal: maxTotal, deadline: deadline}
+}
+
+// Read returns how many responses were read from and their bytes.
+func (r *Remote) Read() (files int, bytes int64) { return int(r.files.Load()), r.bytes.Load() }
+
+// RoundTrip implements http.RoundTripper.
+func (r *Remote) RoundTrip(req *http.Request) (*http.Response, error) {
+	cancel := context.CancelFunc(func() {})
+	if !r.deadline.IsZero() {
+		var ctx context.Context
+		ctx, cancel = context.WithDeadline(req.Context(), r.deadline)
+		req = req.WithContext(ctx)
+	}
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.ContentLength > r.maxFile {
+		resp.Body.Close()
+		cancel()
+		return nil, &RemoteTooLargeError{URL: req.URL.Redacted(), Limit: r.maxFile}
+	}
+	r.files.Add(1)
+	resp.Body = &cappedBody{body: resp.Body, cancel: cancel, r: r, url: req.URL.Redacted()}
+	return resp, nil
+}
+
+type cappedBody struct {
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	r      *Remote
+	url    string
+	read   int64
+	err    error
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	// Never read more than one byte past the limit.
+	if room := b.r.maxFile - b.read + 1; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := b.body.Read(p)
+	b.read += int64(n)
+	total := b.r.bytes.Add(int64(n))
+	switch {
+	case b.read > b.r.maxFile:
+		b.err = &RemoteTooLargeError{URL: b.url, Limit: b.r.maxFile}
+	case b.r.maxTotal > 0 && total > b.r.maxTotal:
+		b.err = &RemoteTooLargeError{Limit: b.r.maxTotal}
+	}
+	if b.err != nil {
+		return n, b.err
+	}
+	return n, err
+}
+
+func (b *cappedBody) Close() error {
+	err := b.body.Close()
+	b.cancel()
+	return err
+}
