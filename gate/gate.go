@@ -152,6 +152,17 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("gave up after %s while %s", e.Budget, e.Stage)
 }
 
+// LimitError says a limit other than time stopped the run (the cause its
+// context was cancelled with, such as the memory ceiling) and what was
+// running then.
+type LimitError struct {
+	Err   error
+	Stage string
+}
+
+func (e *LimitError) Error() string { return e.Err.Error() + " while " + e.Stage }
+func (e *LimitError) Unwrap() error { return e.Err }
+
 // PanicError is a panic inside a gate, reported instead of crashing.
 type PanicError struct {
 	Gate  string
@@ -197,6 +208,9 @@ func Within(ctx context.Context, budget time.Duration, stages *Stages, fn func()
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return &TimeoutError{Budget: budget, Stage: stages.Current()}
+		}
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return &LimitError{Err: cause, Stage: stages.Current()}
 		}
 		return fmt.Errorf("stopped by a signal while %s (Argo CD sends SIGTERM at its deadline: keep parameter timeout below the repo-server timeout)", stages.Current())
 	}

@@ -60,6 +60,8 @@ var Params = []Param{
 		Tooltip: "Let kustomize inflate helmCharts with the helm binary."},
 	{Name: "timeout", Type: Duration, Default: []string{"45s"}, Title: "Time budget",
 		Tooltip: "Stop with a clear error after this long; keep it below Argo CD's repo-server timeout (60s by default)."},
+	{Name: "max-memory-mb", Type: Int, Title: "Memory ceiling (MiB)",
+		Tooltip: "Stop with a clear error when the process's memory passes this many MiB, before the sidecar's memory limit kills it without a word. Default: 900, or 90% of the container's memory limit when that is lower."},
 	{Name: "log-level", Type: String, Default: []string{"info"}, Title: "Log level",
 		Tooltip: "debug, info, warn or error. Logs go to stderr; debug also shows Kyverno's own logs."},
 	{Name: "max-problems", Type: Int, Default: []string{"20"}, Title: "Problems shown",
@@ -67,6 +69,11 @@ var Params = []Param{
 	{Name: "repo-root", Type: String, Title: "Repository root",
 		Tooltip: "No file outside this folder is read. Default: derived from Argo CD's source path, else the enclosing git checkout, else the rendered path."},
 }
+
+// DefaultMaxMemoryMB is the memory ceiling when max-memory-mb is not given
+// and the container's memory limit is not lower (the shipped sidecar has
+// 1Gi).
+const DefaultMaxMemoryMB = 900
 
 // Lookup returns the parameter called name.
 func Lookup(name string) (Param, bool) {
@@ -102,10 +109,13 @@ type Settings struct {
 	AllowRemote  bool
 	EnableHelm   bool
 	Timeout      time.Duration
-	LogLevel     string
-	MaxProblems  int
-	RepoRoot     string
-	App          App
+	// MaxMemoryMB is the memory ceiling in MiB; 0 when not given (the
+	// command derives it, see DefaultMaxMemoryMB).
+	MaxMemoryMB int
+	LogLevel    string
+	MaxProblems int
+	RepoRoot    string
+	App         App
 	// Origin says where each parameter's value came from, for debugging.
 	Origin map[string]string
 }
@@ -195,6 +205,16 @@ func (s *Settings) set(p Param, values []string) error {
 			return fmt.Errorf("%q is not a positive duration such as 45s or 2m", one)
 		}
 		s.Timeout = d
+	case "max-memory-mb":
+		if one == "" {
+			s.MaxMemoryMB = 0
+			return nil
+		}
+		n, err := strconv.Atoi(one)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive number of MiB", one)
+		}
+		s.MaxMemoryMB = n
 	case "log-level":
 		switch one {
 		case "debug", "info", "warn", "warning", "error":

@@ -57,6 +57,17 @@ func TestResolvePrecedenceAndArgoCDEncoding(t *testing.T) {
 					t.Errorf("got %+v", s)
 				}
 			}},
+		{name: "memory ceiling", environ: []string{`ARGOCD_APP_PARAMETERS=[{"name":"max-memory-mb","string":"600"}]`},
+			check: func(t *testing.T, s *Settings) {
+				if s.MaxMemoryMB != 600 {
+					t.Errorf("got %d", s.MaxMemoryMB)
+				}
+			}},
+		{name: "memory ceiling not given", check: func(t *testing.T, s *Settings) {
+			if s.MaxMemoryMB != 0 || s.Origin["max-memory-mb"] != "default" {
+				t.Errorf("got %d from %s", s.MaxMemoryMB, s.Origin["max-memory-mb"])
+			}
+		}},
 		{name: "array parameter given as a string", environ: []string{`ARGOCD_APP_PARAMETERS=[{"name":"tests","string":"a,b"}]`},
 			check: func(t *testing.T, s *Settings) {
 				if !reflect.DeepEqual(s.Tests, []string{"a", "b"}) {
@@ -111,6 +122,7 @@ func TestResolveRejectsBadValues(t *testing.T) {
 		{name: "hole in array", environ: []string{"PARAM_TESTS_1=x"}, want: "PARAM_TESTS_0 is missing"},
 		{name: "bad log level", environ: []string{"PARAM_LOG_LEVEL=loud"}, want: "log-level"},
 		{name: "bad test file name", flags: map[string][]string{"test-file-name": {"a/b.yaml"}}, want: "not a file name"},
+		{name: "bad memory ceiling", environ: []string{"PARAM_MAX_MEMORY_MB=1Gi"}, want: `max-memory-mb (from PARAM_MAX_MEMORY_MB): "1Gi" is not a positive number of MiB`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,7 +75,7 @@ Examples:
 					return fail(err.Error())
 				}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := signal.NotifyContext(limits, syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			report := checkOverlays(ctx, dirs, s, logger)
 			var failed bool

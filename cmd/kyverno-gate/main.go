@@ -5,7 +5,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/output/attribute"
@@ -36,6 +36,7 @@ var version = "dev"
 
 func main() {
 	tuneGC()
+	confine = func(c *cli.Context, s *settings.Settings) error { return confineProcess(c, s, os.Stderr) }
 	os.Exit(run(os.Args, os.Stdout, os.Stderr, os.Environ()))
 }
 
@@ -191,7 +192,7 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 	for _, p := range settings.Params {
 		logger.Debugf("parameter %s from %s", p.Name, s.Origin[p.Name])
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := signal.NotifyContext(limits, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
 	if err != nil {
@@ -221,12 +222,18 @@ func explain(err error, logger *logrus.Logger) string {
 		re *render.Error
 		te *gate.TimeoutError
 		pe *gate.PanicError
+		me *sandbox.MemoryError
 	)
+	if msg := remoteRefusal(); msg != "" {
+		return msg
+	}
 	switch {
 	case errors.As(err, &re):
 		return re.Error()
 	case errors.As(err, &te):
 		return te.Error() + " (raise parameter timeout, keeping it below Argo CD's repo-server timeout, or make the repository smaller)"
+	case errors.As(err, &me):
+		return explainMemory(err)
 	case errors.As(err, &pe):
 		logger.Debugf("panic stack:\n%s", pe.Stack)
 		return pe.Error() + " (please report it with the repository that triggers it)"
@@ -262,7 +269,11 @@ func resolve(c *cli.Context, environ []string) (*settings.Settings, error) {
 			flags[p.Name] = []string{c.String(p.Name)}
 		}
 	}
-	return settings.Resolve(flags, environ)
+	s, err := settings.Resolve(flags, environ)
+	if err == nil && confine != nil {
+		err = confine(c, s) // before anything reads the repository
+	}
+	return s, err
 }
 
 // paramFlags makes one flag per parameter. Values are kept as strings and

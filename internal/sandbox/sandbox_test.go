@@ -113,7 +113,7 @@ func TestRemoteLimits(t *testing.T) {
 		name     string
 		paths    []string // sizes in KiB
 		maxTotal int64
-		deadline time.Duration
+		timeout  time.Duration
 		wantErr  string // of the last path; "" for none
 	}{
 		{name: "small", paths: []string{"/100"}},
@@ -121,15 +121,11 @@ func TestRemoteLimits(t *testing.T) {
 		{name: "over, Content-Length", paths: []string{"/1025"}, wantErr: "remote file " + srv.URL + "/1025 is larger than 1 MiB"},
 		{name: "over, chunked", paths: []string{"/1025chunked"}, wantErr: "remote file " + srv.URL + "/1025chunked is larger than 1 MiB"},
 		{name: "total", paths: []string{"/800", "/800"}, maxTotal: 1 * mib, wantErr: "the remote files read exceed 1 MiB"},
-		{name: "deadline", paths: []string{"/1slow"}, deadline: 100 * time.Millisecond, wantErr: "context deadline exceeded"},
+		{name: "deadline", paths: []string{"/1slow"}, timeout: 100 * time.Millisecond, wantErr: "context deadline exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var deadline time.Time
-			if tt.deadline > 0 {
-				deadline = time.Now().Add(tt.deadline)
-			}
-			r := newRemote(http.DefaultTransport, mib, tt.maxTotal, deadline)
+			r := newRemote(http.DefaultTransport, mib, tt.maxTotal, tt.timeout)
 			hc := &http.Client{Transport: r}
 			var err error
 			for _, p := range tt.paths {
@@ -158,7 +154,7 @@ func TestLimitHTTPInstallsDefaultTransport(t *testing.T) {
 	defer srv.Close()
 	saved := http.DefaultTransport
 	defer func() { http.DefaultTransport = saved }()
-	r := LimitHTTP(2<<20, 0, time.Time{})
+	r := LimitHTTP(2<<20, 0, 0)
 	resp, err := (&http.Client{}).Get(srv.URL + "/x.yaml")
 	if err == nil {
 		_, err = io.ReadAll(resp.Body)
@@ -170,5 +166,8 @@ func TestLimitHTTPInstallsDefaultTransport(t *testing.T) {
 	}
 	if files, _ := r.Read(); files != 1 {
 		t.Errorf("counted %d responses, want 1", files)
+	}
+	if v := r.Violation(); v == nil || v.URL != srv.URL+"/x.yaml" {
+		t.Errorf("Violation() = %v, want the refused URL", v)
 	}
 }

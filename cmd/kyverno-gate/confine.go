@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
+	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/settings"
+)
+
+// The process-wide limits on untrusted input (issue 11), applied by resolve
+// once a command's settings are known, before any repository file is read.
+
+// confine applies them. main sets it: in-process tests through run() stay
+// unconfined, because the network filter cannot be undone and a watchdog
+// would outlive the run.
+var confine func(c *cli.Context, s *settings.Settings) error
+
+// limits is the parent context of every run. The memory watchdog cancels
+// it with a *sandbox.MemoryError as the cause; gate.Within then stops the
+// run like the time budget does, naming the stage, and the command fails
+// closed on its usual path (explain).
+var limits, stopRun = context.WithCancelCause(context.Background())
+
+const (
+	// memoryInterval is how often the watchdog samples the resident set
+	// (reading /proc/self/statm costs microseconds).
+	memoryInterval = 50 * time.Millisecond
+	// memoryGrace is how long the watchdog waits for the run to stop on
+	// its usual path before it writes the message and exits itself (the
+	// memory went outside gate.Within, such as the test command).
+	memoryGrace = 500 * time.Millisecond
+)
+
+var (
+	remote         *sandbox.Remote // with allow-remote
+	confineOnce    sync.Once
+	confineErr     error
+	memoryReported atomic.Bool
+)
+
+// confineProcess: without allow-remote, no socket can reach the network;
+// with it, remote files are capped like local ones. And a memory ceiling.
+func confineProcess(c *cli.Context, s *settings.Settings, stderr io.Writer) error {
+	confineOnce.Do(func() {
+		if !s.AllowRemote {
+			err := sandbox.DenyNetwork()
+			// No seccomp outside Linux (a laptop): the renderer's own
+			// refusal of remote URLs is then the only guard. On Linux,
+			// where the sidecar runs, fail closed.
+			if err != nil && !(runtime.GOOS != "linux" && errors.Is(err, errors.ErrUnsupported)) {
+				confineErr = fmt.Errorf("the network could not be disabled (%v); parameter allow-remote=true would skip this guard", err)
+				return
+			}
+		} else {
+			// A request may last as long as the whole budget plus a
+			// second, so that the budget's own message comes first.
+			remote = sandbox.LimitHTTP(render.DefaultMaxFileBytes, render.DefaultMaxTotalBytes, s.Timeout+time.Second)
+		}
+		ceiling := uint64(s.MaxMemoryMB) << 20
+		if ceiling == 0 {
+			ceiling = sandbox.DefaultCeiling(settings.DefaultMaxMemoryMB << 20)
+		}
+		lowerSoftLimit(ceiling)
+		dir := c.Args().First()
+		if dir == "" {
+			dir = "."
+		}
+		label := describe(dir, s)
+		sandbox.WatchMemory(ceiling, memoryInterval, func(e *sandbox.MemoryError) {
+			stopRun(e)
+			time.AfterFunc(memoryGrace, func() {
+				if !memoryReported.Load() {
+					output.Text(stderr, label, output.Failed, nil, 0, explainMemory(e))
+				}
+				os.Exit(2)
+			})
+		})
+	})
+	return confineErr
+}
+
+// lowerSoftLimit keeps Go's soft memory limit (tuneGC: 300 MiB) at or below
+// half the ceiling, so that the collector works hard well before the
+// watchdog looks: only live data, not uncollected garbage, should pass the
+// ceiling. The other half covers what is resident besides the heap (the
+// binary, stacks: ~130 MB in a large run). A GOMEMLIMIT or GOGC from the
+// environment is left alone.
+func lowerSoftLimit(ceiling uint64) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 && uint64(cur) > ceiling/2 {
+		debug.SetMemoryLimit(int64(ceiling / 2))
+	}
+}
+
+// remoteRefusal is the message for a remote file refused for its size, or
+// "" when none was: kustomize reports it inside a long accumulation error.
+func remoteRefusal() string {
+	if remote == nil {
+		return ""
+	}
+	if v := remote.Violation(); v != nil {
+		return v.Error() + " (remote files have the limits of the repository's own; keep such a file in the repository, or make it smaller)"
+	}
+	return ""
+}
+
+// explainMemory is the message for the memory ceiling.
+func explainMemory(err error) string {
+	memoryReported.Store(true)
+	return err.Error() + " (raise parameter max-memory-mb, keeping it below the sidecar's memory limit, or split the repository into smaller overlays)"
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The network filter and the memory watchdog are process-wide, so tests of
+// them run the test binary again as the command itself: with
+// KYVERNO_GATE_MAIN=1, TestMain calls main() with the arguments given.
+func TestMain(m *testing.M) {
+	if os.Getenv("KYVERNO_GATE_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// runMain runs the test binary as kyverno-gate with args and environ added.
+func runMain(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string, took time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "KYVERNO_GATE_MAIN=1"), environ...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	took = time.Since(start)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String(), took
+}
+
+// hugeConfigMap is one ConfigMap of a million keys: 12 MiB, under the
+// 16 MiB limit for one file, but well over 1 GB once kustomize holds it.
+func hugeConfigMap() []byte {
+	var b bytes.Buffer
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n")
+	for i := 0; i < 1_000_000; i++ {
+		fmt.Fprintf(&b, "  k%d: v\n", i)
+	}
+	return b.Bytes()
+}
+
+func TestProcessLimits(t *testing.T) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big.yaml": // 17 MiB, one byte of YAML after another
+			w.Write([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  a: \""))
+			w.Write(bytes.Repeat([]byte("x"), 17<<20))
+			w.Write([]byte("\"\n"))
+		case "/small.yaml":
+			w.Write([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote-small\ndata:\n  a: b\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	url := "http://" + l.Addr().String()
+
+	root := writeFiles(t, map[string]string{
+		"big/kustomization.yaml":   "resources: [" + url + "/big.yaml]\n",
+		"small/kustomization.yaml": "resources: [" + url + "/small.yaml]\n",
+		"ok/cm.yaml":               configMap,
+	})
+	for _, d := range []string{"huge", "huge-plain"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+		if err := os.WriteFile(filepath.Join(root, d, "cm.yaml"), hugeConfigMap(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "huge", "kustomization.yaml"), []byte("resources: [cm.yaml]\n"), 0o644)
+
+	tests := []struct {
+		name       string
+		args       []string
+		environ    []string
+		wantCode   int
+		wantStdout string // substring; "" means stdout must be empty
+		wantStderr string // prefix of the first line
+		within     time.Duration
+	}{
+		{name: "offline, under the network filter", args: []string{"generate", filepath.Join(root, "ok")},
+			wantCode: 0, wantStdout: "name: plain", within: 20 * time.Second},
+		{name: "remote file within the limit", args: []string{"generate", "--allow-remote", filepath.Join(root, "small")},
+			wantCode: 0, wantStdout: "name: remote-small", within: 20 * time.Second},
+		{name: "remote file over the limit", args: []string{"generate", filepath.Join(root, "big")},
+			environ:  []string{"PARAM_ALLOW_REMOTE=true"},
+			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "big") + " could not be evaluated: remote file " + url + "/big.yaml is larger than 16 MiB (",
+			within: 20 * time.Second},
+		{name: "memory ceiling, kustomization", args: []string{"generate", filepath.Join(root, "huge")},
+			environ:  []string{"PARAM_MAX_MEMORY_MB=400", "PARAM_TIMEOUT=40s"},
+			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "huge") + " could not be evaluated: memory use passed the 400 MiB ceiling while rendering " + filepath.Join(root, "huge") + " (raise parameter max-memory-mb",
+			within: 30 * time.Second},
+		{name: "memory ceiling, plain folder", args: []string{"generate", "--max-memory-mb", "400", filepath.Join(root, "huge-plain")},
+			environ:  []string{"PARAM_TIMEOUT=40s"},
+			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "huge-plain") + " could not be evaluated: memory use passed the 400 MiB ceiling while rendering ",
+			within: 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			environ := append([]string{"PARAM_ALLOW_NO_TESTS=true", "PARAM_REPO_ROOT=" + root}, tt.environ...)
+			code, stdout, stderr, took := runMain(t, environ, tt.args...)
+			t.Logf("exit %d in %s; stderr:\n%s", code, took.Round(time.Millisecond), stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			if tt.wantStdout == "" && stdout != "" {
+				t.Errorf("stdout not empty: %.200s", stdout)
+			}
+			if !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("stdout lacks %q: %.200s", tt.wantStdout, stdout)
+			}
+			first, _, _ := strings.Cut(stderr, "\n")
+			if !strings.HasPrefix(first, tt.wantStderr) {
+				t.Errorf("first stderr line %q, want it to start with %q", first, tt.wantStderr)
+			}
+			if took > tt.within {
+				t.Errorf("took %s, more than %s", took, tt.within)
+			}
+		})
+	}
+}
