@@ -8,18 +8,16 @@
 //	git:<rev>   the same directory rendered at another revision of the
 //	            repository, read in-process from its .git
 //
-// Every input is untrusted: files are read only inside the repository root
-// and with size limits, and a git revision is materialized into a private
-// temporary directory (regular files and symlinks only, bounded in size,
-// never written outside it) before it is rendered with the same confined
-// renderer as the head.
+// Every input is untrusted: files are read through the repository's confined
+// view (repofs), and a git revision is read from the object store into the
+// same kind of view, in memory: it is never written to disk, so a run that
+// is killed leaves nothing behind.
 package baseline
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,6 +27,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 )
 
 // LockFile is the name of an overlay's lock file, next to its kustomization.
@@ -63,26 +62,30 @@ func LockPath(dir string) string {
 // messages, e.g. "lock overlays/production/kyverno-gate.lock.yaml" or
 // "git:origin/main (3f2a1bc)".
 func Resolve(spec, root, dir string, opts render.Options) (*render.Result, string, error) {
-	absRoot, err := filepath.Abs(root)
+	repo := opts.Repo
+	if repo == nil {
+		var err error
+		repo, err = repofs.Open(root, repofs.Limits{MaxFileBytes: opts.MaxFileBytes, MaxTotalBytes: opts.MaxTotalBytes})
+		if err != nil {
+			return nil, "", &Error{Spec: spec, Msg: err.Error()}
+		}
+	}
+	rel, err := relDir(repo.Dir(), dir)
 	if err != nil {
-		return nil, "", &Error{Spec: spec, Msg: err.Error()}
-	}
-	rel, err := relDir(absRoot, dir)
-	if err != nil {
-		return nil, "", &Error{Spec: spec, Msg: err.Error()}
-	}
-	if opts.MaxFileBytes == 0 {
-		opts.MaxFileBytes = render.DefaultMaxFileBytes
-	}
-	if opts.MaxTotalBytes == 0 {
-		opts.MaxTotalBytes = render.DefaultMaxTotalBytes
+		// dir may be spelt through a symlink to the root
+		if real, rerr := filepath.EvalSymlinks(dir); rerr == nil {
+			rel, err = relDir(repo.Dir(), real)
+		}
+		if err != nil {
+			return nil, "", &Error{Spec: spec, Msg: err.Error()}
+		}
 	}
 	switch {
 	case spec == "none" || spec == "":
 		return nil, "none", nil
 	case spec == "auto":
 		lock := LockPath(rel)
-		res, err := readStream(absRoot, lock, opts.MaxFileBytes)
+		res, err := readStream(repo, lock)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, "none (no " + lock + ")", nil
 		}
@@ -93,22 +96,19 @@ func Resolve(spec, root, dir string, opts render.Options) (*render.Result, strin
 		return res, "lock " + lock, nil
 	case strings.HasPrefix(spec, "file:") && len(spec) > len("file:"):
 		p := strings.TrimPrefix(spec, "file:")
-		if filepath.IsAbs(p) {
-			r, err := filepath.Rel(absRoot, p)
-			if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-				return nil, "", &Error{Spec: spec, Msg: p + " is outside the repository root " + absRoot,
+		res, err := readStream(repo, p)
+		if err != nil {
+			var outside *repofs.OutsideError
+			if errors.As(err, &outside) {
+				return nil, "", &Error{Spec: spec, Msg: err.Error(),
 					Hint: "a baseline file must be inside the repository; give its path relative to the root"}
 			}
-			p = r
-		}
-		res, err := readStream(absRoot, p, opts.MaxFileBytes)
-		if err != nil {
 			return nil, "", &Error{Spec: spec, Msg: err.Error()}
 		}
 		res.Dir = rel
 		return res, spec, nil
 	case strings.HasPrefix(spec, "git:") && len(spec) > len("git:"):
-		return fromGit(spec, strings.TrimPrefix(spec, "git:"), absRoot, rel, opts)
+		return fromGit(spec, strings.TrimPrefix(spec, "git:"), repo, rel, opts)
 	}
 	return nil, "", &Error{Spec: spec, Msg: "not auto, none, git:<rev> or file:<path>"}
 }
@@ -131,40 +131,14 @@ func relDir(root, dir string) (string, error) {
 	return d, nil
 }
 
-// readStream reads the YAML stream rel (relative to root), which must be a
-// regular file inside root.
-func readStream(root, rel string, maxBytes int64) (*render.Result, error) {
-	real, err := confined(root, rel)
+// readStream reads the YAML stream p (relative to the root), which must be
+// a regular file inside the root.
+func readStream(repo *repofs.Root, p string) (*render.Result, error) {
+	data, err := repo.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}
-	info, err := os.Stat(real)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
-		}
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", rel)
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", rel, maxBytes)
-	}
-	res, err := Parse(data, filepath.ToSlash(filepath.Clean(rel)))
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return Parse(data, filepath.ToSlash(repo.Rel(repo.Abs(p))))
 }
 
 // confined returns the symlink-free absolute path of rel, refusing paths

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -51,7 +52,9 @@ type Finding struct {
 
 // Input is what every gate sees.
 type Input struct {
-	Root     string         // absolute repository root
+	Root string // absolute repository root (Repo.Dir())
+	// Repo is the only way to read repository files; see Repository.
+	Repo     *repofs.Root
 	Dir      string         // rendered path, relative to Root
 	Rendered *render.Result // the rendering under judgement
 	// Baseline is the rendering to compare with for weakenings, nil when
@@ -64,6 +67,20 @@ type Input struct {
 	Stage func(string)
 	// Log reports progress to the person running the gate (stderr).
 	Log func(format string, args ...any)
+}
+
+// Repository returns in.Repo, opening it at Root first if the caller gave
+// none (tests do); gates read repository files through it only. Gates
+// run one after another, so the first call needs no lock.
+func (in *Input) Repository() (*repofs.Root, error) {
+	if in.Repo == nil {
+		r, err := repofs.Open(in.Root, repofs.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		in.Repo = r
+	}
+	return in.Repo, nil
 }
 
 // Logf logs through in.Log when set.

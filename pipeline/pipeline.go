@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
@@ -13,6 +14,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/validate"
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -105,7 +107,11 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 	err = gate.Within(ctx, s.Timeout, stages, func() error {
 		stages.Set("rendering " + dir)
 		start := time.Now()
-		opts := render.Options{Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm}
+		repo, err := repofs.Open(root, repofs.Limits{})
+		if err != nil {
+			return &render.Error{Msg: fmt.Sprintf("repository root %s: %v", root, err)}
+		}
+		opts := render.Options{Repo: repo, Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm}
 		res, err := render.Render(dir, opts)
 		if err != nil {
 			return err
@@ -130,7 +136,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 				log("baseline: %s", n)
 			}
 		}
-		in := &gate.Input{Root: root, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
+		in := &gate.Input{Root: root, Repo: repo, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
 			Settings: s, Stage: stages.Set, Log: log}
 		out.Report, err = gate.Run(ctx, in, gates(out)...)
 		return err

@@ -110,7 +110,8 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Render renders dir, which must lie inside opts.Root.
+// Render renders dir (absolute, or relative to the working directory),
+// which must lie inside the repository.
 func Render(dir string, opts Options) (*Result, error) {
 	fs := opts.Repo
 	if fs == nil {
@@ -123,7 +124,11 @@ func Render(dir string, opts Options) (*Result, error) {
 			return nil, &Error{Msg: fmt.Sprintf("repository root %s: %v", opts.Root, err)}
 		}
 	}
-	realDir, err := fs.Resolve(dir)
+	absDir, err := filepath.Abs(dir) // dir is the caller's, relative to the working directory
+	if err != nil {
+		return nil, &Error{Msg: err.Error()}
+	}
+	realDir, err := fs.Resolve(absDir)
 	if err != nil {
 		return nil, &Error{Msg: err.Error(), Hint: "the path to render must be inside the repository root"}
 	}

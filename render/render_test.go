@@ -241,7 +241,7 @@ func TestRenderRefusesUnsafeInput(t *testing.T) {
 			want: "not a regular file"},
 		{name: "oversized file", dir: "app", opts: Options{MaxFileBytes: 64},
 			files: map[string]string{"app/kustomization.yaml": "resources: [p.yaml]\n", "app/p.yaml": policy},
-			want:  "over the 0 MiB limit"},
+			want:  "app/p.yaml is over the 64-byte limit"},
 		{name: "upper-case scheme resource", dir: "app",
 			files: map[string]string{"app/kustomization.yaml": "resources: [HTTP://127.0.0.1:9/x.yaml]\n"},
 			want:  "is remote"},

@@ -127,9 +127,23 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	if e.Path == "" {
-		return fmt.Sprintf("the repository files read exceed %d MiB; raise max-input-mb if this is intended", e.Limit>>20)
+		return fmt.Sprintf("the repository files read exceed %s; raise max-input-mb if this is intended", size(e.Limit))
 	}
-	return fmt.Sprintf("%s is over the %d MiB limit for one file", e.Path, e.Limit>>20)
+	return fmt.Sprintf("%s is over the %s limit for one file", e.Path, sizeAdj(e.Limit))
+}
+
+func size(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func sizeAdj(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d-byte", n)
 }
 
 // note keeps the first violation: callers such as kustomize turn filesystem
@@ -309,11 +323,14 @@ func (r *Root) checkRegular(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	name := r.Rel(r.Abs(filepath.FromSlash(rel)))
 	info, err := r.b.lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s does not exist: %w", name, fs.ErrNotExist)
+	}
 	if err != nil {
 		return "", err
 	}
-	name := r.Rel(r.Abs(filepath.FromSlash(rel)))
 	if info.IsDir() {
 		// kustomize probes every resource as a file before trying it as a
 		// folder: not a violation.

@@ -339,7 +339,13 @@ func appParameters(env map[string]string) (map[string]paramValue, error) {
 		}
 		return nil, unknownParam(strings.ToLower(strings.ReplaceAll(name, "_", "-")) + " (" + k + ")")
 	}
-	for name, elems := range arrays {
+	names := make([]string, 0, len(arrays))
+	for name := range arrays {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same error every time when several arrays have holes
+	for _, name := range names {
+		elems := arrays[name]
 		values := make([]string, len(elems))
 		for i := range values {
 			v, ok := elems[i]
@@ -394,27 +400,40 @@ func appInfo(env map[string]string) App {
 // project's own examples).
 const ConfigFile = ".kyverno-gate.yaml"
 
-// Root is the repository root for rendering dir: the repo-root parameter;
-// else, under Argo CD, dir minus the Application's source path (Argo CD
-// unpacks the whole repository and runs in <root>/<source path>); else the
-// nearest enclosing folder with a .kyverno-gate.yaml, else with a .git;
-// else dir itself.
+// Root is the repository root for rendering dir. Under Argo CD it is the
+// checkout Argo CD sent (see Checkout) or, with the repo-root parameter, a
+// folder inside it: a parameter comes from whoever edits the Application
+// and may never widen what is read. Elsewhere it is the repo-root
+// parameter (the operator's own flag); else the nearest enclosing folder
+// with a .kyverno-gate.yaml, else with a .git; else dir itself.
 func (s *Settings) Root(dir string) (string, error) {
-	if s.RepoRoot != "" {
-		return filepath.Abs(s.RepoRoot)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
 	if s.App.underArgoCD {
-		sp := filepath.Clean(s.App.SourcePath)
-		if sp == "." || sp == "" {
-			return abs, nil
+		checkout, err := s.App.Checkout(abs)
+		if err != nil {
+			return "", err
 		}
-		if suffix := string(filepath.Separator) + sp; strings.HasSuffix(abs, suffix) {
-			return strings.TrimSuffix(abs, suffix), nil
+		if s.RepoRoot == "" {
+			return checkout, nil
 		}
+		r := s.RepoRoot
+		if !filepath.IsAbs(r) {
+			r = filepath.Join(checkout, r)
+		}
+		real, err := filepath.EvalSymlinks(r)
+		if err != nil {
+			return "", fmt.Errorf("parameter repo-root %q: %v", s.RepoRoot, err)
+		}
+		if !within(checkout, real) {
+			return "", fmt.Errorf("parameter repo-root %q is outside the checkout Argo CD sent (%s); under Argo CD it may only name a folder inside the repository", s.RepoRoot, checkout)
+		}
+		return real, nil
+	}
+	if s.RepoRoot != "" {
+		return filepath.Abs(s.RepoRoot)
 	}
 	for _, marker := range []string{ConfigFile, ".git"} {
 		for d := abs; ; d = filepath.Dir(d) {
@@ -427,6 +446,46 @@ func (s *Settings) Root(dir string) (string, error) {
 		}
 	}
 	return abs, nil
+}
+
+// cmpWorkDir is the folder argocd-cmp-server makes for each request's
+// checkout (<work>/_cmp_server/<uuid>).
+const cmpWorkDir = "_cmp_server"
+
+// Checkout returns the root of the files Argo CD sent for the command run
+// in dir (absolute, symlinks resolved): the request's folder under
+// cmp-server's _cmp_server work dir (the leftmost such component, so that a
+// repository folder of that name cannot move it); else dir minus the
+// Application's source path; else, when Argo CD sent a narrowed tree
+// (reposerver.plugin.use.manifest.generate.paths), dir minus the longest
+// tail of the source path it ends with.
+func (a App) Checkout(dir string) (string, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	parts := strings.Split(real, string(filepath.Separator))
+	for i, p := range parts {
+		if p == cmpWorkDir && i+1 < len(parts) {
+			return strings.Join(parts[:i+2], string(filepath.Separator)), nil
+		}
+	}
+	sp := filepath.Clean(a.SourcePath)
+	if sp == "." || sp == "" {
+		return real, nil
+	}
+	spParts := strings.Split(sp, string(filepath.Separator))
+	for k := len(spParts); k > 0; k-- {
+		tail := string(filepath.Separator) + filepath.Join(spParts[len(spParts)-k:]...)
+		if strings.HasSuffix(real, tail) {
+			return strings.TrimSuffix(real, tail), nil
+		}
+	}
+	return "", fmt.Errorf("cannot tell which folder is the checkout: the working directory %s does not end with the source path %q", real, a.SourcePath)
+}
+
+func within(root, p string) bool {
+	return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
 }
 
 // Plugin identifies the plugin to Argo CD. Applications name it as

@@ -151,6 +151,19 @@ func TestRoot(t *testing.T) {
 	nested := filepath.Join(repo, "policies")
 	os.MkdirAll(filepath.Join(nested, "overlays", "prod"), 0o755)
 	os.WriteFile(filepath.Join(nested, ConfigFile), []byte("{}\n"), 0o644)
+	os.Symlink(plain, filepath.Join(repo, "elsewhere"))
+	// cmp-server's layout: <work>/_cmp_server/<uuid>/<source path>, and a
+	// repository that holds a folder of the same name.
+	work := t.TempDir()
+	req := filepath.Join(work, "_cmp_server", "8a3c")
+	cmpOverlay := filepath.Join(req, "overlays", "production")
+	evil := filepath.Join(req, "_cmp_server", "x", "overlays", "production")
+	os.MkdirAll(cmpOverlay, 0o755)
+	os.MkdirAll(evil, 0o755)
+	argo := func(sourcePath string) []string {
+		return []string{"ARGOCD_APP_NAME=p", "ARGOCD_APP_SOURCE_PATH=" + sourcePath}
+	}
+	rootParam := func(v string) map[string][]string { return map[string][]string{"repo-root": {v}} }
 
 	tests := []struct {
 		name    string
@@ -158,14 +171,27 @@ func TestRoot(t *testing.T) {
 		flags   map[string][]string
 		dir     string
 		want    string
+		wantErr string
 	}{
-		{name: "argo cd source path", dir: overlay, want: repo,
-			environ: []string{"ARGOCD_APP_NAME=p", "ARGOCD_APP_SOURCE_PATH=overlays/production/"}},
-		{name: "argo cd repo root app", dir: plain, want: plain, environ: []string{"ARGOCD_APP_NAME=p", "ARGOCD_APP_SOURCE_PATH=."}},
+		{name: "argo cd source path", dir: overlay, want: repo, environ: argo("overlays/production/")},
+		{name: "argo cd repo root app", dir: plain, want: plain, environ: argo(".")},
+		{name: "argo cd work dir", dir: cmpOverlay, want: req, environ: argo("overlays/production")},
+		{name: "argo cd work dir, folder of the same name in the repo", dir: evil, want: req, environ: argo("_cmp_server/x/overlays/production")},
+		{name: "argo cd narrowed tree", dir: filepath.Join(nested, "overlays", "prod"), want: nested, environ: argo("team/overlays/prod")},
+		{name: "argo cd source path not found", dir: plain, environ: argo("overlays/production"), wantErr: "cannot tell which folder is the checkout"},
+		{name: "argo cd repo-root inside", dir: overlay, want: nested, environ: argo("overlays/production"), flags: rootParam("policies")},
+		{name: "argo cd repo-root above the checkout", dir: overlay, environ: argo("overlays/production"), flags: rootParam("../"),
+			wantErr: `parameter repo-root "../" is outside the checkout`},
+		{name: "argo cd repo-root absolute", dir: overlay, environ: argo("overlays/production"), flags: rootParam("/"),
+			wantErr: "is outside the checkout"},
+		{name: "argo cd repo-root through a symlink", dir: overlay, environ: argo("overlays/production"), flags: rootParam("elsewhere"),
+			wantErr: "is outside the checkout"},
+		{name: "argo cd repo-root param in the environment", dir: overlay, environ: append(argo("overlays/production"), "PARAM_REPO_ROOT=/etc"),
+			wantErr: "is outside the checkout"},
 		{name: "enclosing git checkout", dir: overlay, want: repo},
 		{name: "config file inside a checkout", dir: filepath.Join(nested, "overlays", "prod"), want: nested},
 		{name: "no checkout", dir: plain, want: plain},
-		{name: "explicit", dir: overlay, want: filepath.Join(repo, "overlays"), flags: map[string][]string{"repo-root": {filepath.Join(repo, "overlays")}}},
+		{name: "explicit", dir: overlay, want: filepath.Join(repo, "overlays"), flags: rootParam(filepath.Join(repo, "overlays"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +200,12 @@ func TestRoot(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := s.Root(tt.dir)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Root = %q, %v; want an error with %q", got, err, tt.wantErr)
+				}
+				return
+			}
 			if err != nil || got != tt.want {
 				t.Errorf("Root = %q, %v; want %q", got, err, tt.want)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"path/filepath"
 
@@ -48,17 +49,26 @@ Examples:
 			}
 			var results []*kyvernotest.SuiteResult
 			for _, d := range dirs {
-				abs, err := filepath.Abs(d)
-				if err != nil {
-					return exitError{2}
+				// Test files name paths relative to themselves, often
+				// ../policies: the root is the repository's, as for
+				// generate, and nothing outside it is read.
+				root, err := s.Root(d)
+				var repo *repofs.Root
+				if err == nil {
+					repo, err = repofs.Open(root, repofs.Limits{})
 				}
-				suites, err := kyvernotest.Discover(abs, []string{"."}, s.TestFileName)
+				abs, _ := filepath.Abs(d)
+				if err == nil && !repo.IsDir(abs) {
+					err = fmt.Errorf("%s is not a folder (or does not exist)", d)
+				}
 				if err != nil {
 					output.Text(stderr, d, output.Failed, nil, 0, err.Error())
 					return exitError{2}
 				}
-				for _, su := range suites {
-					su.Rel = filepath.Join(d, su.Rel)
+				suites, err := kyvernotest.Discover(repo, []string{abs}, s.TestFileName)
+				if err != nil {
+					output.Text(stderr, d, output.Failed, nil, 0, err.Error())
+					return exitError{2}
 				}
 				results = append(results, kyvernotest.Run(suites, nil)...)
 			}

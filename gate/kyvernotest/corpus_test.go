@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,7 +43,11 @@ func TestAgreesWithUpstreamOnCorpus(t *testing.T) {
 	if _, err := os.Stat(root); err != nil {
 		t.Skipf("corpus not present: %v", err)
 	}
-	suites, err := Discover(root, []string{"."}, "kyverno-test.yaml")
+	repo, err := repofs.Open(root, repofs.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	suites, err := Discover(repo, []string{"."}, "kyverno-test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,6 @@ func WithCELContext(fn func()) {
 	fn()
 }
 
-// ManifestFiles returns p if it is a file, else the .yaml, .yml and .json
-// files under the folder p, in lexical order.
-func ManifestFiles(p string) ([]string, error) { return manifestFiles(p) }
-
 // NormalizeNumbers turns integers into float64 in place, as the test
 // command does before evaluation, so that patterns compare numbers alike.
 func NormalizeNumbers(in []*unstructured.Unstructured) []*unstructured.Unstructured {

@@ -24,7 +24,11 @@ func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error)
 // reports.
 func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.Finding, error) {
 	dirs := in.TestDirs()
-	suites, err := Discover(in.Root, dirs, in.Settings.TestFileName)
+	repo, err := in.Repository()
+	if err != nil {
+		return nil, nil, err
+	}
+	suites, err := Discover(repo, dirs, in.Settings.TestFileName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("finding tests: %w", err)
 	}

@@ -2,6 +2,7 @@ package kyvernotest
 
 import (
 	"bytes"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,7 +20,11 @@ func init() { kyverno.SetLogger(logr.Discard()) }
 func discover(t *testing.T, dir string) []*Suite {
 	t.Helper()
 	root, _ := filepath.Abs("testdata")
-	suites, err := Discover(root, []string{dir}, "kyverno-test.yaml")
+	repo, err := repofs.Open(root, repofs.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	suites, err := Discover(repo, []string{dir}, "kyverno-test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

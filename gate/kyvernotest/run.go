@@ -162,6 +162,9 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 			if err != nil {
 				return nil, fmt.Errorf("clusterResources: %w", err)
 			}
+			if err := s.confineCRDs(src.Spec.CRDs); err != nil {
+				return nil, err
+			}
 			for _, crdPath := range path.GetFullPaths(src.Spec.CRDs, dir, false) {
 				crdPaths = append(crdPaths, crdPath)
 				crd, err := common.LoadYAML(nil, crdPath, func() *apiextensionsv1.CustomResourceDefinition { return &apiextensionsv1.CustomResourceDefinition{} })
@@ -655,14 +658,9 @@ func httpMockIndex(mocks []v1alpha1.APICallResponseEntry) (map[string]any, error
 // files, from memory.
 func loadPolicyDocs(docs []byte) (*Policies, error) {
 	fs := memfs.New()
-	f, err := fs.Create("/policies.yaml")
-	if err != nil {
+	if err := writeMemFile(fs, "/policies.yaml", docs); err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(docs); err != nil {
-		return nil, err
-	}
-	f.Close()
 	return policy.Load(fs, "", "/policies.yaml")
 }
 

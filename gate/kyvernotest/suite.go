@@ -2,16 +2,19 @@ package kyvernotest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/apis/v1alpha1"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/deprecations"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/exception"
@@ -24,10 +27,13 @@ import (
 
 // Suite is one Test document of a test file.
 type Suite struct {
-	Path string // the test file
-	Rel  string // Path relative to the repository root, for messages
+	Repo *repofs.Root // the repository every path of the suite must stay in
+	Path string       // the test file
+	Rel  string       // Path relative to the repository root, for messages
 	Test *v1alpha1.Test
-	Err  error // the file did not load
+	// Err is why the file did not load, or names a path of it that leaves
+	// the repository (then nothing it names is read).
+	Err error
 }
 
 // Dir is the folder the suite's relative paths start from.
@@ -44,27 +50,28 @@ func (s *Suite) Name() string {
 	return s.Rel
 }
 
-// Discover finds the test files called fileName under dirs (relative to
-// root unless absolute; missing folders are skipped) and loads them.
-// Symlinks are not followed, so discovery stays inside the repository.
-func Discover(root string, dirs []string, fileName string) ([]*Suite, error) {
+// Discover finds the test files called fileName under dirs (relative to the
+// repository root unless absolute; missing folders are skipped; a folder
+// outside the repository is an error) and loads them through the
+// repository's confined view. Symlinks are not followed. Each suite's paths
+// are checked before anything reads them (see confine).
+func Discover(repo *repofs.Root, dirs []string, fileName string) ([]*Suite, error) {
 	seen := map[string]bool{}
 	var files []string
 	for _, d := range dirs {
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(root, d)
+		abs := repo.Abs(d)
+		real, err := repo.Resolve(abs)
+		if err != nil {
+			return nil, fmt.Errorf("test folder %q: %w", d, err)
 		}
-		if info, err := os.Lstat(d); err != nil || !info.IsDir() {
+		if !repo.IsDir(real) {
 			continue
 		}
-		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
+		err = repo.Walk(real, func(p string, info fs.FileInfo) error {
+			if info.IsDir() && p != real && strings.HasPrefix(info.Name(), ".") && info.Name() != ".kyverno-test" {
+				return repofs.SkipDir
 			}
-			if e.IsDir() && p != d && strings.HasPrefix(e.Name(), ".") && e.Name() != ".kyverno-test" {
-				return filepath.SkipDir
-			}
-			if e.Type().IsRegular() && e.Name() == fileName && !seen[p] {
+			if info.Mode().IsRegular() && info.Name() == fileName && !seen[p] {
 				seen[p] = true
 				files = append(files, p)
 			}
@@ -77,15 +84,38 @@ func Discover(root string, dirs []string, fileName string) ([]*Suite, error) {
 	sort.Strings(files)
 	var suites []*Suite
 	for _, f := range files {
-		rel, err := filepath.Rel(root, f)
+		rel := repo.Rel(f)
+		data, err := repo.ReadFile(f)
 		if err != nil {
-			rel = f
+			suites = append(suites, &Suite{Repo: repo, Path: f, Rel: rel, Err: err})
+			continue
 		}
-		for _, tc := range test.LoadTest(nil, f) {
-			suites = append(suites, &Suite{Path: f, Rel: rel, Test: tc.Test, Err: tc.Err})
+		mfs := memfs.New()
+		if err := writeMemFile(mfs, f, data); err != nil {
+			return nil, err
+		}
+		for _, tc := range test.LoadTest(mfs, f) {
+			s := &Suite{Repo: repo, Path: f, Rel: rel, Test: tc.Test, Err: tc.Err}
+			if s.Err == nil && s.Test != nil {
+				s.Err = s.confine()
+			}
+			suites = append(suites, s)
 		}
 	}
 	return suites, nil
+}
+
+// writeMemFile puts data at name in an in-memory filesystem, for Kyverno
+// loaders that read only from a filesystem or from the disk.
+func writeMemFile(mfs billy.Filesystem, name string, data []byte) error {
+	f, err := mfs.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Object identifies a policy or exception across files and renderings.
@@ -243,7 +273,7 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 // objects. Any document Kyverno's loader drops is an error here.
 func suitePolicies(s *Suite, ov *Overlay) (*Policies, []Object, error) {
 	paths := path.GetFullPaths(s.Test.Policies, s.Dir(), false)
-	docs, subs, err := substitute(paths, ov)
+	docs, subs, err := substitute(s.Repo, paths, ov)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policies: %w", err)
 	}
@@ -279,7 +309,7 @@ func suiteExceptions(s *Suite, ov *Overlay) (*Exceptions, []Object, error) {
 		}
 		return excs, nil, nil
 	}
-	docs, subs, err := substitute(paths, ov)
+	docs, subs, err := substitute(s.Repo, paths, ov)
 	if err != nil {
 		return nil, nil, fmt.Errorf("exceptions: %w", err)
 	}
@@ -315,24 +345,24 @@ func isPolicyDoc(doc []byte) bool {
 // substitute reads the documents of paths (files or folders, read as
 // upstream's loader reads them), replacing each one the overlay renders (ov
 // may be nil).
-func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
+func substitute(repo *repofs.Root, paths []string, ov *Overlay) ([][]byte, []Object, error) {
 	var (
 		docs [][]byte
 		subs []Object
 	)
 	for _, p := range paths {
-		files, err := manifestFiles(p)
+		files, err := ManifestFiles(repo, p)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := repo.ReadFile(f)
 			if err != nil {
 				return nil, nil, err
 			}
 			split, err := extyaml.SplitDocuments(data)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", f, err)
+				return nil, nil, fmt.Errorf("%s: %w", repo.Rel(f), err)
 			}
 			for _, d := range split {
 				var meta struct {
@@ -343,7 +373,7 @@ func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
 					} `json:"metadata"`
 				}
 				if err := yaml.Unmarshal(d, &meta); err != nil {
-					return nil, nil, fmt.Errorf("%s: %w", f, err)
+					return nil, nil, fmt.Errorf("%s: %w", repo.Rel(f), firstLineErr(err))
 				}
 				if meta.Kind == "" {
 					continue
@@ -360,15 +390,22 @@ func substitute(paths []string, ov *Overlay) ([][]byte, []Object, error) {
 	return docs, subs, nil
 }
 
-// manifestFiles lists the files a policy path stands for, as upstream's
-// loader does: a file, or every .yaml/.yml file below a folder, skipping
-// names that start with a dot.
-func manifestFiles(p string) ([]string, error) {
-	info, err := os.Stat(p)
+// firstLineErr keeps the first line of a parser error: YAML parsers append
+// the offending document, which may be repository content of any kind.
+func firstLineErr(err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(msg)
+}
+
+// ManifestFiles lists the files a policy or resource path stands for, as
+// upstream's loader does: a file, or every .yaml/.yml file below a folder,
+// skipping names that start with a dot.
+func ManifestFiles(repo *repofs.Root, p string) ([]string, error) {
+	info, err := repo.Stat(p)
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(info.Name(), ".") && p != "." {
+	if strings.HasPrefix(filepath.Base(p), ".") && p != "." {
 		return nil, nil
 	}
 	if !info.IsDir() {
@@ -378,17 +415,14 @@ func manifestFiles(p string) ([]string, error) {
 		return nil, nil
 	}
 	var out []string
-	err = filepath.WalkDir(p, func(f string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if f != p && strings.HasPrefix(e.Name(), ".") {
-			if e.IsDir() {
-				return filepath.SkipDir
+	err = repo.Walk(p, func(f string, info fs.FileInfo) error {
+		if f != p && strings.HasPrefix(info.Name(), ".") {
+			if info.IsDir() {
+				return repofs.SkipDir
 			}
 			return nil
 		}
-		if !e.IsDir() && isYAML(f) {
+		if !info.IsDir() && isYAML(f) {
 			out = append(out, f)
 		}
 		return nil

@@ -35,8 +35,9 @@ func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyver
 	if len(targets) == 0 {
 		return nil
 	}
+	repo, _ := in.Repository() // nil: the search finds nothing and says so
 	opts := witness.Options{
-		Root:          in.Root,
+		Repo:          repo,
 		Samples:       g.samples(in),
 		Budget:        g.WitnessBudget,
 		MaxCandidates: g.MaxWitnessCandidates,

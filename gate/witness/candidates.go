@@ -2,10 +2,10 @@ package witness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 )
 
 // maxFileBytes bounds one candidate file.
@@ -73,28 +74,25 @@ type fileInfo struct {
 // loadCandidates reads the resources of every test suite and sample folder,
 // in file order, up to opts.MaxCandidates distinct resources.
 func loadCandidates(opts *Options) []*candidate {
-	root := opts.Root
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		opts.logf("witness search: repository root %s: %v", root, err)
+	repo := opts.Repo
+	if repo == nil {
+		opts.logf("witness search: no repository view")
 		return nil
 	}
+	// inside names a file by its resolved path relative to the root; a
+	// file that resolves outside it is not read.
 	inside := func(abs string) (string, bool) {
-		real, err := filepath.EvalSymlinks(abs)
-		if err != nil {
+		real, err := repo.Resolve(abs)
+		if err != nil || !repo.Exists(real) {
 			return "", false
 		}
-		rel, err := filepath.Rel(realRoot, real)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-			return "", false
-		}
-		return filepath.ToSlash(rel), true
+		return filepath.ToSlash(repo.Rel(real)), true
 	}
 
 	files := map[string]*fileInfo{}
 	var suiteFiles []*fileInfo
 	if opts.TestFileName != "" && len(opts.TestDirs) > 0 {
-		suites, err := kyvernotest.Discover(root, opts.TestDirs, opts.TestFileName)
+		suites, err := kyvernotest.Discover(repo, opts.TestDirs, opts.TestFileName)
 		if err != nil {
 			opts.logf("witness search: finding tests: %v", err)
 		}
@@ -126,7 +124,7 @@ func loadCandidates(opts *Options) []*candidate {
 				if strings.Contains(p, "://") {
 					continue
 				}
-				mfiles, err := kyvernotest.ManifestFiles(p)
+				mfiles, err := kyvernotest.ManifestFiles(repo, p)
 				if err != nil {
 					opts.logf("witness search: %s: resources: %v", st.Rel, err)
 					continue
@@ -159,23 +157,19 @@ func loadCandidates(opts *Options) []*candidate {
 			opts.logf("witness search: samples folder %s must be relative to the repository root; skipped", d)
 			continue
 		}
-		abs := filepath.Join(root, filepath.FromSlash(d))
+		abs := repo.Abs(filepath.FromSlash(d))
 		if _, ok := inside(abs); !ok {
 			opts.logf("witness search: samples folder %s is missing or outside the repository; skipped", d)
 			continue
 		}
-		_ = filepath.WalkDir(abs, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				opts.logf("witness search: samples: %v", err)
-				return nil
-			}
-			if e.IsDir() {
-				if p != abs && strings.HasPrefix(e.Name(), ".") {
-					return filepath.SkipDir
+		_ = repo.Walk(abs, func(p string, info fs.FileInfo) error {
+			if info.IsDir() {
+				if p != abs && strings.HasPrefix(info.Name(), ".") {
+					return repofs.SkipDir
 				}
 				return nil
 			}
-			if !e.Type().IsRegular() || e.Name() == opts.TestFileName {
+			if !info.Mode().IsRegular() || info.Name() == opts.TestFileName {
 				return nil
 			}
 			switch strings.ToLower(filepath.Ext(p)) {
@@ -201,7 +195,7 @@ func loadCandidates(opts *Options) []*candidate {
 	var out []*candidate
 	seen := map[string]bool{}
 	for _, fi := range append(suiteFiles, sampleFiles...) {
-		objs, err := readResources(fi.abs)
+		objs, err := readResources(repo, fi.abs)
 		if err != nil {
 			opts.logf("witness search: %s: %v", fi.rel, err)
 		}
@@ -225,15 +219,15 @@ func loadCandidates(opts *Options) []*candidate {
 // command reads resources; documents that are not resources (Kyverno's own
 // kinds, test and values files, kustomizations, lists) are skipped, and a
 // document that does not parse skips only itself.
-func readResources(file string) ([]*unstructured.Unstructured, error) {
-	info, err := os.Stat(file)
+func readResources(repo *repofs.Root, file string) ([]*unstructured.Unstructured, error) {
+	info, err := repo.Stat(file)
 	if err != nil {
 		return nil, err
 	}
 	if info.Size() > maxFileBytes {
 		return nil, fmt.Errorf("larger than %d bytes; skipped", maxFileBytes)
 	}
-	data, err := os.ReadFile(file)
+	data, err := repo.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +243,8 @@ func readResources(file string) ([]*unstructured.Unstructured, error) {
 			o, err := clires.YamlToUnstructured(d)
 			if err != nil {
 				if firstErr == nil {
-					firstErr = err
+					msg, _, _ := strings.Cut(err.Error(), "\n") // not the document itself
+					firstErr = errors.New(msg)
 				}
 				continue
 			}

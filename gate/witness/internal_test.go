@@ -2,6 +2,7 @@ package witness
 
 import (
 	"context"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"testing"
 )
 
@@ -84,14 +85,18 @@ func TestExclusivity(t *testing.T) {
 // Search never fails and never panics, whatever it is given.
 func TestSearchDegenerate(t *testing.T) {
 	var logs []string
-	opts := Options{Root: t.TempDir(), TestDirs: []string{"tests"}, TestFileName: "kyverno-test.yaml", Samples: []string{"nope"},
+	repo, err := repofs.Open(t.TempDir(), repofs.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Repo: repo, TestDirs: []string{"tests"}, TestFileName: "kyverno-test.yaml", Samples: []string{"nope"},
 		Logf: func(f string, a ...any) { logs = append(logs, f) }}
 	targets := []Target{{Kind: KindClusterPolicy, Policy: "p"}, {Kind: "Unknown"}}
 	out := Search(context.Background(), opts, nil, nil, targets)
 	if len(out) != 2 || out[0] != nil || out[1] != nil {
 		t.Errorf("got %v", out)
 	}
-	if out := Search(context.Background(), Options{Root: "/nonexistent"}, nil, nil, targets); len(out) != 2 {
+	if out := Search(context.Background(), Options{}, nil, nil, targets); len(out) != 2 {
 		t.Errorf("got %v", out)
 	}
 	if out := Search(context.Background(), opts, nil, nil, nil); len(out) != 0 {

@@ -41,6 +41,7 @@ package witness
 import (
 	"context"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -108,8 +109,8 @@ func (w *Witness) String() string { return w.File + " (" + w.ID() + ")" }
 
 // Options says where candidates come from and how much work to do.
 type Options struct {
-	// Root is the absolute repository root; no file outside it is read.
-	Root string
+	// Repo is the repository; every file is read through it.
+	Repo *repofs.Root
 	// TestDirs are the folders searched for test files (relative to Root,
 	// with {overlay} already replaced), TestFileName their file name: the
 	// resources of every suite found are candidates.
