@@ -180,7 +180,7 @@ func within(root, p string) bool {
 func Parse(data []byte, source string) (*render.Result, error) {
 	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a valid YAML stream: %v", source, err)
+		return nil, fmt.Errorf("%s: not a valid YAML stream: %s", source, repofs.Redact(err.Error()))
 	}
 	res := &render.Result{}
 	for i, n := range nodes {

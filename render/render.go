@@ -158,7 +158,11 @@ func Render(dir string, opts Options) (*Result, error) {
 	for i, doc := range docs {
 		r, ns, err := toResource(doc)
 		if err != nil {
-			return nil, &Error{File: res.Dir, Msg: err.Error()}
+			file := sources[i]
+			if file == "" {
+				file = res.Dir
+			}
+			return nil, &Error{File: file, Msg: repofs.Redact(err.Error())}
 		}
 		if ns != "" {
 			stripped[ns] = append(stripped[ns], r.Kind+" "+r.Name)
@@ -320,7 +324,7 @@ func asError(fs *repofs.Root, err error) error {
 		}
 		return &Error{Msg: v.Error()}
 	}
-	msg := err.Error()
+	msg := repofs.Redact(err.Error())
 	switch {
 	case strings.Contains(msg, "external plugins disabled"):
 		return &Error{Msg: "kustomize: " + msg, Hint: "exec, containerized KRM functions and plugins are never run; use builtin generators and transformers"}
@@ -362,8 +366,7 @@ func readPlainDir(fs *repofs.Root, dir string, res *Result) ([]*kyaml.RNode, []s
 		}
 		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(data), OmitReaderAnnotations: true}).Read()
 		if err != nil {
-			msg, _, _ := strings.Cut(err.Error(), "\n") // the parser appends the whole document
-			return nil, nil, &Error{File: fs.Rel(file), Msg: "not valid YAML: " + msg}
+			return nil, nil, &Error{File: fs.Rel(file), Msg: "not valid YAML: " + repofs.Redact(err.Error())}
 		}
 		for i, n := range nodes {
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {

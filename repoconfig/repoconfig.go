@@ -31,9 +31,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -104,31 +103,31 @@ func (f *Floors) Empty() bool {
 	return f == nil || *f == Floors{}
 }
 
-// Load reads <root>/.kyverno-gate.yaml. A missing file is an empty
-// configuration, not an error.
+// Load reads <root>/.kyverno-gate.yaml (see LoadFrom).
 func Load(root string) (*Config, error) {
-	file := filepath.Join(root, settings.ConfigFile)
-	info, err := os.Lstat(file)
+	repo, err := repofs.Open(root, repofs.Limits{MaxFileBytes: maxBytes})
+	if err != nil {
+		return nil, err
+	}
+	return LoadFrom(repo)
+}
+
+// LoadFrom reads .kyverno-gate.yaml at the root of repo, through its
+// confined view. A missing file is an empty configuration, not an error.
+func LoadFrom(repo *repofs.Root) (*Config, error) {
+	info, err := repo.Stat(settings.ConfigFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Config{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", settings.ConfigFile, err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: must be a regular file (not a symlink or a directory)", settings.ConfigFile)
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", settings.ConfigFile, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", settings.ConfigFile, err)
-	}
-	if len(data) > maxBytes {
+	if info.Size() > maxBytes {
 		return nil, fmt.Errorf("%s: larger than %d bytes", settings.ConfigFile, maxBytes)
+	}
+	data, err := repo.ReadFile(settings.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", settings.ConfigFile, err)
 	}
 	c, err := Parse(data)
 	if err != nil {
@@ -165,7 +164,7 @@ func isBlank(data []byte) bool {
 }
 
 func cleanYAMLError(err error) error {
-	msg := err.Error()
+	msg := repofs.Redact(err.Error())
 	for _, p := range []string{"error unmarshaling JSON: while decoding JSON: ", "error converting YAML to JSON: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}

@@ -63,16 +63,18 @@ func TestLoadStrict(t *testing.T) {
 	}
 }
 
+// A symlink to a file outside the repository is refused (one inside is
+// read, like every other file of the repository).
 func TestLoadSymlinkRefused(t *testing.T) {
 	dir := t.TempDir()
-	target := filepath.Join(dir, "elsewhere.yaml")
+	target := filepath.Join(t.TempDir(), "elsewhere.yaml")
 	if err := os.WriteFile(target, []byte("apiVersion: kyverno-gate.io/v1alpha1\nkind: Config\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(target, filepath.Join(dir, ".kyverno-gate.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "regular file") {
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "outside the repository root") {
 		t.Fatalf("got %v", err)
 	}
 }

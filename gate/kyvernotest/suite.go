@@ -362,7 +362,7 @@ func substitute(repo *repofs.Root, paths []string, ov *Overlay) ([][]byte, []Obj
 			}
 			split, err := extyaml.SplitDocuments(data)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", repo.Rel(f), err)
+				return nil, nil, fmt.Errorf("%s: %w", repo.Rel(f), firstLineErr(err))
 			}
 			for _, d := range split {
 				var meta struct {
@@ -390,11 +390,10 @@ func substitute(repo *repofs.Root, paths []string, ov *Overlay) ([][]byte, []Obj
 	return docs, subs, nil
 }
 
-// firstLineErr keeps the first line of a parser error: YAML parsers append
-// the offending document, which may be repository content of any kind.
+// firstLineErr keeps a parser error's message but none of the repository
+// content parsers append to it (see repofs.Redact).
 func firstLineErr(err error) error {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return errors.New(msg)
+	return errors.New(repofs.Redact(err.Error()))
 }
 
 // ManifestFiles lists the files a policy or resource path stands for, as

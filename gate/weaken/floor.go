@@ -104,7 +104,11 @@ func floorChangesFor(in *gate.Input) ([]Change, error) {
 
 // floorChanges lists every floor violation of the head, approved or not.
 func floorChanges(in *gate.Input) ([]Change, error) {
-	cfg, err := repoconfig.Load(in.Root)
+	repo, err := in.Repository()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := repoconfig.LoadFrom(repo)
 	if err != nil {
 		return nil, err
 	}
