@@ -3,9 +3,8 @@ package output
 import (
 	"bytes"
 	"errors"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
-	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -289,22 +288,20 @@ func testEntryLine(data []byte, policy, rule, resource string) int {
 // and none yet, reading the files under root (the repository root). Files
 // outside root, missing or unreadable leave the line unknown.
 func (r *CheckReport) Locate(root string) {
+	repo, err := repofs.Open(root, repofs.Limits{MaxFileBytes: maxSourceBytes})
 	cache := map[string][]byte{}
 	read := func(rel string) []byte {
+		if err != nil {
+			return nil
+		}
 		if b, ok := cache[rel]; ok {
 			return b
 		}
 		cache[rel] = nil
-		clean := path.Clean(filepath.ToSlash(rel))
-		if clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(clean) {
+		if filepath.IsAbs(rel) {
 			return nil
 		}
-		p := filepath.Join(root, filepath.FromSlash(clean))
-		info, err := os.Lstat(p)
-		if err != nil || !info.Mode().IsRegular() || info.Size() > maxSourceBytes {
-			return nil
-		}
-		b, err := os.ReadFile(p)
+		b, err := repo.ReadFile(rel)
 		if err != nil {
 			return nil
 		}
