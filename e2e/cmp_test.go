@@ -362,44 +362,124 @@ func TestAnnouncedParametersArePluginYAMLs(t *testing.T) {
 // deadline minus 100 ms, which SIGKILLs it: a plugin that is still working
 // then says nothing, and the user reads "context deadline exceeded". So the
 // only way to a clear message is to stop first: the timeout parameter.
+//
+// Both cases need a generation that cannot finish before its deadline on any
+// machine, fast or slow, idle or loaded. Production's overlay gets a remote
+// resource on a canary server that accepts the connection and never answers;
+// the Application sets allow-remote=true, which lets the URL through to
+// kustomize, whose HTTP loader then waits for the response until a deadline
+// ends the run. What stops it is the deadline, never the machine's speed.
 func TestDeadlines(t *testing.T) {
+	c := newCanary(t)
 	r := newPolicyRepo(t)
-	t.Run("timeout parameter below Argo CD's deadline gives our message", func(t *testing.T) {
+	// First, so that kyverno-gate reaches the canary as early as it can.
+	r.edit(t, "overlays/production/kustomization.yaml",
+		"resources:\n  - ../../base\n",
+		"resources:\n  - "+c.url("policy.yaml")+"\n  - ../../base\n")
+	r.commit(t, "production: a remote resource on a server that never answers")
+	waiting := func(t *testing.T) *v1alpha1.Application {
 		app := application(t, "production")
-		setParam(app.Spec.Source.Plugin, v1alpha1.ApplicationSourcePluginParameter{Name: "timeout", String_: ptr("500ms")})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		setParam(app.Spec.Source.Plugin, v1alpha1.ApplicationSourcePluginParameter{Name: "allow-remote", String_: ptr("true")})
+		return app
+	}
+
+	t.Run("timeout parameter below Argo CD's deadline gives our message", func(t *testing.T) {
+		app := waiting(t)
+		setParam(app.Spec.Source.Plugin, v1alpha1.ApplicationSourcePluginParameter{Name: "timeout", String_: ptr("2s")})
+		tmp := tempEntries(t)
+		// Far above the budget: only kyverno-gate's own timeout can end this.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		msg := rejection(t, generateApp(ctx, t, r, app))
-		for _, w := range []string{"`kyverno-gate generate` failed exit status 2: kyverno-gate: overlays/production (app policies-production) could not be evaluated: gave up after 500ms while", "raise parameter timeout"} {
+		for _, w := range []string{
+			"`kyverno-gate generate` failed exit status 2: kyverno-gate: overlays/production (app policies-production) could not be evaluated: gave up after 2s while rendering",
+			"raise parameter timeout",
+		} {
 			if !strings.Contains(msg, w) {
 				t.Errorf("error lacks %q:\n%s", w, msg)
 			}
 		}
+		noTempLeft(t, tmp)
 	})
+
 	t.Run("Argo CD's deadline first: killed, nothing served", func(t *testing.T) {
-		app := application(t, "production")
+		app := waiting(t) // parameter timeout stays 45s, far beyond the deadline
+		seen := c.state()
+		tmp := tempEntries(t)
 		mark := server.log.mark()
-		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		// Generous: cmp-server has long started the command when it kills it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		g := generateApp(ctx, t, r, app)
 		// The kill and the caller's deadline are 100 ms apart: the repo-server
 		// sees one or the other.
-		if c := status.Code(g.err); c != codes.DeadlineExceeded && !(c == codes.Unknown && strings.Contains(g.err.Error(), "failed signal: killed")) {
+		if code := status.Code(g.err); code != codes.DeadlineExceeded && !(code == codes.Unknown && strings.Contains(g.err.Error(), "failed signal: killed")) {
 			t.Fatalf("want DeadlineExceeded or the kill at the repo-server, got %v", g.err)
 		}
 		if len(g.manifests) != 0 {
 			t.Errorf("a timed-out generation returned manifests")
 		}
+		log := server.log.waitForLine(t, mark, `msg="finished call"`, "grpc.method=GenerateManifest ")
+		// kyverno-gate was running, and waiting on the canary, when the
+		// deadline came.
+		got := c.waitFor(func(s canaryState) bool { return len(s.requests) > len(seen.requests) })
+		if len(got.requests) == len(seen.requests) {
+			t.Fatalf("kyverno-gate never asked the canary for the remote resource (%d connections accepted before, %d now): it did not run, or did not reach kustomize's loader:\n%s",
+				seen.accepted, got.accepted, log)
+		}
+		if req := got.requests[len(seen.requests)]; !strings.HasPrefix(req, "GET /policy.yaml ") {
+			t.Errorf("the canary got %q, want kustomize's GET of /policy.yaml", req)
+		}
 		// If this changes (argoproj/argo-cd#20577 and friends), kyverno-gate's
 		// SIGTERM handling starts to matter: it reports the stage it was in.
-		log := server.log.waitForLine(t, mark, `msg="finished call"`, "grpc.method=GenerateManifest ")
-		if !strings.Contains(log, "msg=\"kyverno-gate generate\"") {
-			t.Skip("the deadline passed before cmp-server started the command (a very slow machine)")
-		}
 		if !strings.Contains(log, "failed signal: killed") {
 			t.Errorf("cmp-server no longer kills the command at the deadline:\n%s", log)
 		}
+		// The kill took the process: the kernel closed its connection.
+		if got := c.waitFor(func(s canaryState) bool { return s.hungUp == s.accepted }); got.hungUp != got.accepted {
+			t.Errorf("%d of %d connections to the canary are still open: kyverno-gate outlived the kill", got.accepted-got.hungUp, got.accepted)
+		}
+		entries, err := os.ReadDir(filepath.Join(server.workDir, "_cmp_server"))
+		if err != nil || len(entries) != 0 {
+			t.Errorf("cmp-server left %d work dirs after the kill (%v)", len(entries), err)
+		}
+		noTempLeft(t, tmp)
 	})
+}
+
+// tempEntries lists kyverno-gate's TMPDIR (cmp-server's, see startServer).
+func tempEntries(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(server.tmpDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// noTempLeft fails when kyverno-gate's TMPDIR is not empty; before is what
+// was there before this test's generation.
+func noTempLeft(t *testing.T, before []string) {
+	t.Helper()
+	after := tempEntries(t)
+	if len(after) == 0 {
+		return
+	}
+	old := map[string]bool{}
+	for _, n := range before {
+		old[n] = true
+	}
+	var fresh []string
+	for _, n := range after {
+		if !old[n] {
+			fresh = append(fresh, n)
+		}
+	}
+	t.Errorf("kyverno-gate's TMPDIR %s is not empty: %v; left by this generation: %v", server.tmpDir, after, fresh)
 }
 
 func ptr(s string) *string { return &s }

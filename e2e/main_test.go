@@ -35,6 +35,7 @@ const roleEnv = "KYVERNO_GATE_E2E_ROLE"
 var server struct {
 	sockDir string // ARGOCD_PLUGINSOCKFILEPATH, as mounted in the sidecar
 	workDir string // ARGOCD_CMP_WORKDIR
+	tmpDir  string // TMPDIR of cmp-server, which its commands inherit
 	log     *syncBuffer
 }
 
@@ -57,6 +58,18 @@ func run(m *testing.M) int {
 		return 2
 	}
 	code := m.Run()
+	// cmp-server and kyverno-gate share this TMPDIR only with the suite:
+	// anything in it now was left by a generation.
+	if left, _ := os.ReadDir(server.tmpDir); len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		fmt.Fprintf(os.Stderr, "e2e: kyverno-gate left %d entries in its TMPDIR: %s\n", len(names), strings.Join(names, ", "))
+		if code == 0 {
+			code = 1
+		}
+	}
 	stop()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "--- argocd-cmp-server log ---\n%s", server.log.String())
@@ -102,9 +115,10 @@ func startServer() (func(), error) {
 	}
 	server.sockDir = filepath.Join(base, "plugins")
 	server.workDir = filepath.Join(base, "tmp")
+	server.tmpDir = filepath.Join(base, "gate-tmp")
 	pathDir := filepath.Join(base, "bin")
 	configDir := filepath.Join(base, "config")
-	for _, d := range []string{server.sockDir, server.workDir, pathDir, configDir} {
+	for _, d := range []string{server.sockDir, server.workDir, server.tmpDir, pathDir, configDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -134,6 +148,9 @@ func startServer() (func(), error) {
 		"ARGOCD_PLUGINSOCKFILEPATH="+server.sockDir,
 		"ARGOCD_CMP_WORKDIR="+server.workDir,
 		"HOME="+server.workDir,
+		// cmp-server passes its own environment to the command: what
+		// kyverno-gate leaves in its temp dir is visible to the tests.
+		"TMPDIR="+server.tmpDir,
 		"PATH="+pathDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 	server.log = &syncBuffer{}
