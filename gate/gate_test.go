@@ -45,19 +45,43 @@ func TestRunOrdersFindingsAndRecoversPanics(t *testing.T) {
 	}
 }
 
+// expiring is a context whose deadline passes when expire is called: the
+// test, not the scheduler, decides in which stage the budget runs out.
+type expiring struct {
+	context.Context
+	done chan struct{}
+}
+
+func newExpiring() *expiring {
+	return &expiring{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (e *expiring) expire()               { close(e.done) }
+func (e *expiring) Done() <-chan struct{} { return e.done }
+func (e *expiring) Err() error {
+	select {
+	case <-e.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
 func TestWithinReportsTheStageThatTimedOut(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
+	ctx := newExpiring()
 	stages := &Stages{}
 	release := make(chan struct{})
 	defer close(release)
+	// fn cannot return before Within does, and the deadline passes only
+	// once fn is in its stage: no race against a short budget.
 	err := Within(ctx, 20*time.Millisecond, stages, func() error {
 		stages.Set("rendering overlays/prod")
+		ctx.expire()
 		<-release
 		return nil
 	})
 	var te *TimeoutError
-	if !errors.As(err, &te) || te.Stage != "rendering overlays/prod" {
+	if !errors.As(err, &te) || te.Stage != "rendering overlays/prod" || te.Budget != 20*time.Millisecond {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -114,11 +116,61 @@ func TestRunsAsArgoCDRunsIt(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "name: plain") {
 		t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	// A parameter from the Application changes behaviour: a tiny time budget.
-	code, stdout, stderr = runGate(t, append(environ, "PARAM_TIMEOUT=1ns"), "generate")
-	if code != 2 || stdout != "" || !strings.Contains(stderr, "overlays/prod (app policies-prod) could not be evaluated: gave up after 1ns") {
+	// Parameters from the Application change behaviour: allow-remote lets a
+	// remote resource through to kustomize, and the time budget ends the
+	// rendering that waits for it. The server never answers, so no machine
+	// is fast enough to finish first.
+	overlay := "resources: [" + neverAnswers(t, "cm.yaml") + ", ../../base]\n"
+	if err := os.WriteFile(filepath.Join(root, "overlays", "prod", "kustomization.yaml"), []byte(overlay), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runGate(t, append(environ, "PARAM_ALLOW_NO_TESTS=true", "PARAM_ALLOW_REMOTE=true", "PARAM_TIMEOUT=200ms"), "generate")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "overlays/prod (app policies-prod) could not be evaluated: gave up after 200ms while rendering") {
 		t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+}
+
+// neverAnswers returns an http:// URL on a loopback server that accepts
+// connections and never writes a byte, holding them until the test ends:
+// kustomize's HTTP loader waits on it until a deadline ends the run. When
+// the test ends the connections close, and a rendering abandoned on it
+// fails and returns.
+func neverAnswers(t *testing.T, path string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		conns  []net.Conn
+		closed bool
+	)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				conn.Close()
+			} else {
+				conns = append(conns, conn)
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String() + "/" + path
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
