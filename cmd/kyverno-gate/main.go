@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
@@ -37,7 +38,16 @@ var version = "dev"
 func main() {
 	tuneGC()
 	confine = func(c *cli.Context, s *settings.Settings) error { return confineProcess(c, s, os.Stderr) }
-	os.Exit(run(os.Args, os.Stdout, os.Stderr, os.Environ()))
+	// Temporary files of this run (and of git or helm, through TMPDIR) go
+	// to one private folder, removed on every exit; a SIGKILLed run's
+	// folder is removed by the next run.
+	if _, err := scratch.Setup(); err != nil {
+		fmt.Fprintf(os.Stderr, "kyverno-gate: could not make a private temporary folder in %s: %v\n", os.TempDir(), err)
+		os.Exit(2)
+	}
+	code := run(os.Args, os.Stdout, os.Stderr, os.Environ())
+	scratch.Cleanup()
+	os.Exit(code)
 }
 
 // tuneGC trades memory for time: a run is short and allocates heavily
