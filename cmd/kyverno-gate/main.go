@@ -22,8 +22,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
-	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
+	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/output/attribute"
