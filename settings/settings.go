@@ -61,7 +61,7 @@ var Params = []Param{
 	{Name: "timeout", Type: Duration, Default: []string{"45s"}, Title: "Time budget",
 		Tooltip: "Stop with a clear error after this long; keep it below Argo CD's repo-server timeout (60s by default)."},
 	{Name: "max-memory-mb", Type: Int, Title: "Memory ceiling (MiB)",
-		Tooltip: "Stop with a clear error when the process's memory passes this many MiB, before the sidecar's memory limit kills it without a word. Default: 900, or 90% of the container's memory limit when that is lower."},
+		Tooltip: "Stop with a clear error when the process's memory passes this many MiB, before the sidecar's memory limit kills it without a word. Default: 768, or 75% of the container's memory limit when that is lower."},
 	{Name: "log-level", Type: String, Default: []string{"info"}, Title: "Log level",
 		Tooltip: "debug, info, warn or error. Logs go to stderr; debug also shows Kyverno's own logs."},
 	{Name: "max-problems", Type: Int, Default: []string{"20"}, Title: "Problems shown",
@@ -71,9 +71,11 @@ var Params = []Param{
 }
 
 // DefaultMaxMemoryMB is the memory ceiling when max-memory-mb is not given
-// and the container's memory limit is not lower (the shipped sidecar has
-// 1Gi).
-const DefaultMaxMemoryMB = 900
+// and 75% of the container's memory limit is not lower: 75% of the shipped
+// sidecar's 1Gi. The quarter left is for allocations that land between two
+// samples (up to 170 MiB at once measured on a hostile repository) and for
+// argocd-cmp-server, which shares the limit.
+const DefaultMaxMemoryMB = 768
 
 // Lookup returns the parameter called name.
 func Lookup(name string) (Param, bool) {

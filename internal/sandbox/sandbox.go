@@ -65,12 +65,19 @@ func WatchMemory(ceiling uint64, interval time.Duration, over func(*MemoryError)
 }
 
 // DefaultCeiling is the memory ceiling when none is configured: fallback,
-// or 90% of the cgroup v2 memory limit the process runs under when that is
-// lower (the kernel kills the process at the limit, so the watchdog must
-// stop it before).
+// or 75% of the cgroup v2 memory limit the process runs under when that is
+// lower. The kernel kills the process at the limit, so the watchdog must
+// stop it well before: a sample can come after a burst of allocation (a
+// map or slice that doubles), and other processes of the container share
+// the limit.
 func DefaultCeiling(fallback uint64) uint64 {
-	if limit, ok := CgroupLimit(); ok && limit/10*9 < fallback {
-		return limit / 10 * 9
+	limit, ok := CgroupLimit()
+	return ceilingFor(fallback, limit, ok)
+}
+
+func ceilingFor(fallback, limit uint64, ok bool) uint64 {
+	if ok && limit/4*3 < fallback {
+		return limit / 4 * 3
 	}
 	return fallback
 }

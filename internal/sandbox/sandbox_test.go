@@ -88,6 +88,25 @@ func TestCgroupLimit(t *testing.T) {
 	}
 }
 
+func TestDefaultCeiling(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		limit uint64
+		ok    bool
+		want  uint64
+	}{
+		{ok: false, want: 768 * mib},
+		{limit: 1 << 30, ok: true, want: 768 * mib}, // the shipped sidecar
+		{limit: 512 * mib, ok: true, want: 384 * mib},
+		{limit: 4 << 30, ok: true, want: 768 * mib},
+	}
+	for _, tt := range tests {
+		if got := ceilingFor(768*mib, tt.limit, tt.ok); got != tt.want {
+			t.Errorf("ceilingFor(768 MiB, %d, %v) = %d MiB, want %d MiB", tt.limit, tt.ok, got/mib, tt.want/mib)
+		}
+	}
+}
+
 func TestRemoteLimits(t *testing.T) {
 	const mib = 1 << 20
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
