@@ -118,9 +118,13 @@ func hostileCases() []hostileCase {
 			"overlays/production/big.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  a: " + strings.Repeat("x", 17<<20) + "\n"},
 			code: 2, want: "big.yaml is over the 16 MiB limit for one file"},
 		{name: "FIFO", files: k("  - pipe.yaml\n"), code: 2, want: "pipe.yaml is not a regular file",
-			setup: func(t *testing.T, repo, outer string) { syscall.Mkfifo(filepath.Join(repo, "overlays/production/pipe.yaml"), 0o644) }},
+			setup: func(t *testing.T, repo, outer string) {
+				syscall.Mkfifo(filepath.Join(repo, "overlays/production/pipe.yaml"), 0o644)
+			}},
 		{name: "device through a symlink", files: k("  - zero.yaml\n"), code: 2, want: "is outside the repository root",
-			setup: func(t *testing.T, repo, outer string) { os.Symlink("/dev/zero", filepath.Join(repo, "overlays/production/zero.yaml")) }},
+			setup: func(t *testing.T, repo, outer string) {
+				os.Symlink("/dev/zero", filepath.Join(repo, "overlays/production/zero.yaml"))
+			}},
 		// Parameters, as an Application sets them.
 		{name: "tests parameter outside", argo: true, environ: []string{"PARAM_TESTS=../../../other-tenant"}, code: 2, want: "is outside the repository root"},
 		{name: "repo-root parameter above the checkout", argo: true, environ: []string{"PARAM_REPO_ROOT=.."}, code: 2, want: "is outside the checkout"},
