@@ -81,6 +81,10 @@ func hostileCases() []hostileCase {
 		{name: "test userinfo through ..", files: suite("resources: [../require-labels/resource.yaml]\nuserinfo: ../../../secret.yaml\n"), code: 1, want: "REJECTED"},
 		{name: "test variables outside", files: suite("resources: [../require-labels/resource.yaml]\nvariables: OUT\n"), code: 1, want: "REJECTED"},
 		{name: "test resource remote", files: suite("resources: [CANARY/x.yaml]\n"), code: 1, want: "REJECTED"},
+		{name: "policy that looks something up during tests", code: 1, want: "network off",
+			files: map[string]string{prod: "resources: [../../base, phone.yaml]\n",
+				"overlays/production/phone.yaml": "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: phone-home\nspec:\n  validationActions: [Deny]\n  matchConstraints:\n    resourceRules:\n      - apiGroups: [\"\"]\n        apiVersions: [v1]\n        operations: [CREATE]\n        resources: [pods]\n  variables:\n    - name: r\n      expression: http.Get(\"http://kyverno-gate-canary.invalid/x\")\n  validations:\n    - expression: \"variables.r != null\"\n",
+				"tests/phone/kyverno-test.yaml": "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: phone\npolicies: [../../overlays/production/phone.yaml]\nresources: [../require-labels/resource.yaml]\nresults:\n  - policy: phone-home\n    isValidatingPolicy: true\n    kind: Pod\n    resources: [apps/pod-with-labels]\n    result: pass\n"}},
 		// The network, in every spelling and place.
 		{name: "remote resource", files: k("  - CANARY/x.yaml\n"), code: 2, want: "is remote"},
 		{name: "remote resource, upper-case scheme", files: k("  - " + "HTTP" + "://CANARYHOST/x.yaml\n"), code: 2, want: "is remote"},
@@ -235,7 +239,7 @@ func TestHostileRepository(t *testing.T) {
 			if !strings.HasPrefix(first, "kyverno-gate: ") || !strings.Contains(res.stderr, tc.want) {
 				t.Errorf("stderr lacks %q; first line:\n%s\nall:\n%s", tc.want, first, res.stderr)
 			}
-			if tc.code == 1 && !strings.Contains(res.stderr, "outside the repository root") && !strings.Contains(res.stderr, "is remote") {
+			if tc.code == 1 && !strings.Contains(res.stderr, "outside the repository root") && !strings.Contains(res.stderr, "is remote") && !strings.Contains(res.stderr, "network off") {
 				t.Errorf("the rejection does not say what was refused:\n%s", res.stderr)
 			}
 			if strings.Contains(res.stderr, hostileToken) {

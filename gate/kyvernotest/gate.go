@@ -88,6 +88,10 @@ func Findings(results []*SuiteResult) []gate.Finding {
 					f.Message += " (" + firstLine(row.Message) + ")"
 				}
 				f.Hint = "the rendered policy no longer behaves as the test expects; fix the overlay or update the test"
+				if strings.Contains(row.Message+row.Reason, "socket: permission denied") {
+					// The process's network filter refused a lookup.
+					f.Hint = "kyverno-gate runs with the network off (parameter allow-remote=false), so a policy cannot look anything up during tests; answer the call in the test file (apiCallResponses, globalContextEntries)"
+				}
 			}
 			out = append(out, f)
 		}
