@@ -84,7 +84,7 @@ func hostileCases() []hostileCase {
 		{name: "policy that looks something up during tests", code: 1, want: "network off",
 			files: map[string]string{prod: "resources: [../../base, phone.yaml]\n",
 				"overlays/production/phone.yaml": "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: phone-home\nspec:\n  validationActions: [Deny]\n  matchConstraints:\n    resourceRules:\n      - apiGroups: [\"\"]\n        apiVersions: [v1]\n        operations: [CREATE]\n        resources: [pods]\n  variables:\n    - name: r\n      expression: http.Get(\"http://kyverno-gate-canary.invalid/x\")\n  validations:\n    - expression: \"variables.r != null\"\n",
-				"tests/phone/kyverno-test.yaml": "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: phone\npolicies: [../../overlays/production/phone.yaml]\nresources: [../require-labels/resource.yaml]\nresults:\n  - policy: phone-home\n    isValidatingPolicy: true\n    kind: Pod\n    resources: [apps/pod-with-labels]\n    result: pass\n"}},
+				"tests/phone/kyverno-test.yaml":  "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: phone\npolicies: [../../overlays/production/phone.yaml]\nresources: [../require-labels/resource.yaml]\nresults:\n  - policy: phone-home\n    isValidatingPolicy: true\n    kind: Pod\n    resources: [apps/pod-with-labels]\n    result: pass\n"}},
 		// The network, in every spelling and place.
 		{name: "remote resource", files: k("  - CANARY/x.yaml\n"), code: 2, want: "is remote"},
 		{name: "remote resource, upper-case scheme", files: k("  - " + "HTTP" + "://CANARYHOST/x.yaml\n"), code: 2, want: "is remote"},

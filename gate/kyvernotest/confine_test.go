@@ -54,8 +54,10 @@ func TestSuitePathsStayInTheRepository(t *testing.T) {
 			setup: func(t *testing.T, repo, out string) { symlink(t, out, filepath.Join(repo, "tests", "link.yaml")) },
 			want:  `resources entry "link.yaml"`},
 		{name: "symlinked folder of resources", test: "policies: [../policy.yaml]\nresources: [dir]\n" + result,
-			setup: func(t *testing.T, repo, out string) { symlink(t, filepath.Dir(out), filepath.Join(repo, "tests", "dir")) },
-			want:  `resources entry "dir"`},
+			setup: func(t *testing.T, repo, out string) {
+				symlink(t, filepath.Dir(out), filepath.Join(repo, "tests", "dir"))
+			},
+			want: `resources entry "dir"`},
 		{name: "folder holding a link out", test: "policies: [../policy.yaml]\nresources: [res]\n" + result,
 			setup: func(t *testing.T, repo, out string) {
 				os.Mkdir(filepath.Join(repo, "tests", "res"), 0o755)
