@@ -131,6 +131,9 @@ func ParseApproval(value string) (Approval, error) {
 			if err != nil {
 				return a, fmt.Errorf("expires=%s is not a date YYYY-MM-DD", v)
 			}
+			if t.IsZero() { // 0001-01-01 is Go's zero time, which means "never expires"
+				return a, fmt.Errorf("expires=%s is not a plausible date", v)
+			}
 			a.Expires = t
 		default:
 			return a, fmt.Errorf("unknown key %q (keys: reason, ticket, expires, by)", k)

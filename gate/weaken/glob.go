@@ -30,7 +30,11 @@ const (
 	unsure
 )
 
-// globMatch reports whether pattern matches s with Kyverno's semantics.
+// globMatch reports whether pattern matches s with Kyverno's semantics. It
+// runs the pattern's automaton (globNFA) over s, in time linear in
+// len(pattern)*len(s): Kyverno's own matcher backtracks, which takes
+// seconds to hours on a pattern with a dozen `*` and a long name, and both
+// come from the repository.
 func globMatch(pattern, s string) bool {
 	if pattern == "" {
 		return s == ""
@@ -38,27 +42,35 @@ func globMatch(pattern, s string) bool {
 	if pattern == "*" {
 		return true
 	}
-	return deepMatch([]rune(s), []rune(pattern))
-}
-
-func deepMatch(str, pattern []rune) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		default:
-			if len(str) == 0 || str[0] != pattern[0] {
-				return false
+	p := globNFA(pattern)
+	cur, next := make([]bool, len(p)+1), make([]bool, len(p)+1)
+	cur[0] = true
+	p.closure(cur)
+	for _, c := range s {
+		clear(next)
+		alive := false
+		for i := 0; i < len(p); i++ {
+			if !cur[i] {
+				continue
 			}
-		case '?':
-			if len(str) == 0 {
-				return false
+			switch p[i] {
+			case '*':
+				next[i], alive = true, true
+			case '?':
+				next[i+1], alive = true, true
+			default:
+				if p[i] == c {
+					next[i+1], alive = true, true
+				}
 			}
-		case '*':
-			return deepMatch(str, pattern[1:]) || (len(str) > 0 && deepMatch(str[1:], pattern))
 		}
-		str = str[1:]
-		pattern = pattern[1:]
+		if !alive {
+			return false
+		}
+		p.closure(next)
+		cur, next = next, cur
 	}
-	return len(str) == 0
+	return cur[len(p)]
 }
 
 // hasWildcard reports whether p contains `*` or `?`.
