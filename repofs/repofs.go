@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -223,6 +224,15 @@ func (r *Root) resolve(p string) (string, error) {
 		cur := path.Join(append(append([]string{}, done...), c)...)
 		info, err := r.b.lstat(cur)
 		if errors.Is(err, fs.ErrNotExist) {
+			if slices.Contains(todo, "..") {
+				// A later ".." climbs back out of the missing folder
+				// (a link's target, e.g. "missing/../out/x", reaches
+				// here uncleaned): keep resolving, so that a link it
+				// leads through is followed and judged, not read by
+				// the system behind our back.
+				done = append(done, c)
+				continue
+			}
 			rest := path.Join(append([]string{cur}, todo...)...)
 			if rest == ".." || strings.HasPrefix(rest, "../") {
 				return "", outside()
