@@ -19,6 +19,9 @@ import (
 // KYVERNO_GATE_MAIN=1, TestMain calls main() with the arguments given.
 func TestMain(m *testing.M) {
 	if os.Getenv("KYVERNO_GATE_MAIN") == "1" {
+		if os.Getenv("KYVERNO_GATE_DIVERGE") == "1" {
+			divergeThread()
+		}
 		main()
 	}
 	os.Exit(m.Run())
@@ -97,8 +100,14 @@ func TestProcessLimits(t *testing.T) {
 		wantStdout string // substring; "" means stdout must be empty
 		wantStderr string // prefix of the first line
 		within     time.Duration
+		diverge    bool // a kernel that refuses the network filter
 	}{
 		{name: "offline, under the network filter", args: []string{"generate", filepath.Join(root, "ok")},
+			wantCode: 0, wantStdout: "name: plain", within: 20 * time.Second},
+		{name: "network filter refused: fail closed", args: []string{"generate", filepath.Join(root, "ok")}, diverge: true,
+			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "ok") + " could not be evaluated: the network could not be disabled (seccomp(SECCOMP_SET_MODE_FILTER): thread ",
+			within: 20 * time.Second},
+		{name: "network filter refused, allow-remote", args: []string{"generate", "--allow-remote", filepath.Join(root, "ok")}, diverge: true,
 			wantCode: 0, wantStdout: "name: plain", within: 20 * time.Second},
 		{name: "remote file within the limit", args: []string{"generate", "--allow-remote", filepath.Join(root, "small")},
 			wantCode: 0, wantStdout: "name: remote-small", within: 20 * time.Second},
@@ -117,7 +126,13 @@ func TestProcessLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.diverge && !canDiverge {
+				t.Skip("no seccomp filter on this platform")
+			}
 			environ := append([]string{"PARAM_ALLOW_NO_TESTS=true", "PARAM_REPO_ROOT=" + root}, tt.environ...)
+			if tt.diverge {
+				environ = append(environ, "KYVERNO_GATE_DIVERGE=1")
+			}
 			code, stdout, stderr, took := runMain(t, environ, tt.args...)
 			t.Logf("exit %d in %s; stderr:\n%s", code, took.Round(time.Millisecond), stderr)
 			if code != tt.wantCode {
@@ -132,6 +147,9 @@ func TestProcessLimits(t *testing.T) {
 			first, _, _ := strings.Cut(stderr, "\n")
 			if !strings.HasPrefix(first, tt.wantStderr) {
 				t.Errorf("first stderr line %q, want it to start with %q", first, tt.wantStderr)
+			}
+			if tt.diverge && code == 2 && !strings.Contains(first, "parameter allow-remote=true would skip this guard") {
+				t.Errorf("first stderr line %q does not say how to skip the guard", first)
 			}
 			if took > tt.within {
 				t.Errorf("took %s, more than %s", took, tt.within)

@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		helperAlloc()
 	case "x32":
 		helperX32()
+	case "diverged":
+		helperDiverged()
 	default:
 		fmt.Println("unknown helper")
 		os.Exit(99)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,6 +125,48 @@ func TestDenyNetwork(t *testing.T) {
 				t.Errorf("DNS query reached the parent: %v, want %v", got, tt.dnsQuery)
 			}
 		})
+	}
+}
+
+// helperDiverged gives one thread a filter of its own, which TSYNC cannot
+// reconcile, then tries DenyNetwork: the way a kernel refusal reaches the
+// caller.
+func helperDiverged() {
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread() // for good: the thread keeps its filter
+		allow := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}
+		ready <- installOne(allow)
+		select {}
+	}()
+	if err := <-ready; err != nil {
+		println("setup:", err.Error())
+		os.Exit(4)
+	}
+	if err := DenyNetwork(); err != nil {
+		println("deny:", err.Error())
+		os.Exit(3)
+	}
+}
+
+// installOne installs filter on the calling thread only.
+func installOne(filter []unix.SockFilter) error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// A filter the kernel refuses is an error, not a silent pass.
+func TestDenyNetworkReportsRefusal(t *testing.T) {
+	_, err := helper(t, "diverged")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("helper ended with %v, want DenyNetwork to fail (exit 3)", err)
 	}
 }
 
