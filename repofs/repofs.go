@@ -128,7 +128,7 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	if e.Path == "" {
-		return fmt.Sprintf("the repository files read exceed %s; raise max-input-mb if this is intended", size(e.Limit))
+		return fmt.Sprintf("the repository files read exceed %s, the limit for one run", size(e.Limit))
 	}
 	return fmt.Sprintf("%s is over the %s limit for one file", e.Path, sizeAdj(e.Limit))
 }
