@@ -369,6 +369,9 @@ func readPlainDir(fs *repofs.Root, dir string, res *Result) ([]*kyaml.RNode, []s
 			return nil, nil, &Error{File: fs.Rel(file), Msg: "not valid YAML: " + repofs.Redact(err.Error())}
 		}
 		for i, n := range nodes {
+			if n.YNode().Kind != kyaml.MappingNode { // kyaml's getters panic on "[0]"
+				return nil, nil, &Error{File: fs.Rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
+			}
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped Kyverno CLI %s %q (not a cluster object)", fs.Rel(file), n.GetKind(), n.GetName()))
 				continue
