@@ -443,8 +443,56 @@ func TestDeadlines(t *testing.T) {
 		if err != nil || len(entries) != 0 {
 			t.Errorf("cmp-server left %d work dirs after the kill (%v)", len(entries), err)
 		}
+		// A SIGKILLed process cleans nothing up: kyverno-gate's own scratch
+		// folder (kyverno-gate-<pid>-…, its private TMPDIR) stays, and must
+		// hold nothing; the next run removes it.
+		left := newEntries(t, tmp)
+		if len(left) > 1 {
+			t.Errorf("the killed run left %d entries in kyverno-gate's TMPDIR, want at most its own scratch folder: %v", len(left), left)
+		}
+		for _, n := range left {
+			inside, err := os.ReadDir(filepath.Join(server.tmpDir, n))
+			switch {
+			case !strings.HasPrefix(n, "kyverno-gate-") || err != nil:
+				t.Errorf("the killed run left %s in kyverno-gate's TMPDIR, not a scratch folder (%v)", n, err)
+			case len(inside) > 0:
+				t.Errorf("the killed run's scratch folder %s is not empty: %d entries", n, len(inside))
+			default:
+				t.Logf("the killed run left its empty scratch folder %s; the next run must remove it", n)
+			}
+		}
+		// The next run: the same generation without allow-remote, refused
+		// before anything is fetched.
+		seen = c.state()
+		ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		msg := rejection(t, generateApp(ctx, t, r, application(t, "production")))
+		for _, w := range []string{"failed exit status 2", "is remote", "allow-remote=true"} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("without allow-remote, the error lacks %q:\n%s", w, msg)
+			}
+		}
+		if now := c.state(); now.accepted != seen.accepted {
+			t.Errorf("without allow-remote, kyverno-gate connected to the canary")
+		}
 		noTempLeft(t, tmp)
 	})
+}
+
+// newEntries lists what kyverno-gate's TMPDIR holds that was not in before.
+func newEntries(t *testing.T, before []string) []string {
+	t.Helper()
+	old := map[string]bool{}
+	for _, n := range before {
+		old[n] = true
+	}
+	var fresh []string
+	for _, n := range tempEntries(t) {
+		if !old[n] {
+			fresh = append(fresh, n)
+		}
+	}
+	return fresh
 }
 
 // tempEntries lists kyverno-gate's TMPDIR (cmp-server's, see startServer).
@@ -465,21 +513,9 @@ func tempEntries(t *testing.T) []string {
 // was there before this test's generation.
 func noTempLeft(t *testing.T, before []string) {
 	t.Helper()
-	after := tempEntries(t)
-	if len(after) == 0 {
-		return
+	if after := tempEntries(t); len(after) > 0 {
+		t.Errorf("kyverno-gate's TMPDIR %s is not empty: %v; new since this test began: %v", server.tmpDir, after, newEntries(t, before))
 	}
-	old := map[string]bool{}
-	for _, n := range before {
-		old[n] = true
-	}
-	var fresh []string
-	for _, n := range after {
-		if !old[n] {
-			fresh = append(fresh, n)
-		}
-	}
-	t.Errorf("kyverno-gate's TMPDIR %s is not empty: %v; left by this generation: %v", server.tmpDir, after, fresh)
 }
 
 func ptr(s string) *string { return &s }
