@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-func helperX32() {}
+func helperX32()      {}
+func helperDiverged() {}
 
 func TestDenyNetworkUnsupported(t *testing.T) {
 	if err := DenyNetwork(); !errors.Is(err, errors.ErrUnsupported) {
