@@ -83,10 +83,20 @@ func TestProcessLimits(t *testing.T) {
 		"big/kustomization.yaml":   "resources: [" + url + "/big.yaml]\n",
 		"small/kustomization.yaml": "resources: [" + url + "/small.yaml]\n",
 		"ok/cm.yaml":               configMap,
+		"policy.yaml": "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: p\nspec:\n  rules:\n" +
+			"    - name: r\n      match: {any: [{resources: {kinds: [ConfigMap]}}]}\n" +
+			"      validate: {failureAction: Enforce, message: m, pattern: {metadata: {name: \"?*\"}}}\n",
+		"suites/huge/kyverno-test.yaml": "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: t\n" +
+			"policies: [../../policy.yaml]\nresources: [resource.yaml]\n" +
+			"results: [{policy: p, rule: r, kind: ConfigMap, resources: [huge], result: pass}]\n",
 	})
-	for _, d := range []string{"huge", "huge-plain"} {
+	for _, d := range []string{"huge", "huge-plain", "suites/huge"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
-		if err := os.WriteFile(filepath.Join(root, d, "cm.yaml"), hugeConfigMap(), 0o644); err != nil {
+		name := "cm.yaml"
+		if d == "suites/huge" {
+			name = "resource.yaml"
+		}
+		if err := os.WriteFile(filepath.Join(root, d, name), hugeConfigMap(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,6 +132,12 @@ func TestProcessLimits(t *testing.T) {
 		{name: "memory ceiling, plain folder", args: []string{"generate", "--max-memory-mb", "400", filepath.Join(root, "huge-plain")},
 			environ:  []string{"PARAM_TIMEOUT=40s"},
 			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "huge-plain") + " could not be evaluated: memory use passed the 400 MiB ceiling while rendering ",
+			within: 30 * time.Second},
+		// Kyverno's test runner takes no context: the watchdog writes the
+		// message and exits itself.
+		{name: "memory ceiling, outside the time budget's reach", args: []string{"test", filepath.Join(root, "suites")},
+			environ:  []string{"PARAM_MAX_MEMORY_MB=400"},
+			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "suites") + " could not be evaluated: memory use passed the 400 MiB ceiling (raise parameter max-memory-mb",
 			within: 30 * time.Second},
 	}
 	for _, tt := range tests {
