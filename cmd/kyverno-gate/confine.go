@@ -109,14 +109,24 @@ func lowerSoftLimit(ceiling uint64) {
 	}
 }
 
-// remoteRefusal is the message for a remote file refused for its size, or
-// "" when none was: kustomize reports it inside a long accumulation error.
-func remoteRefusal() string {
-	if remote == nil {
-		return ""
+// explainLimit is the message for a run stopped by one of these limits, or
+// "" for any other error.
+func explainLimit(err error) string {
+	// kustomize reports a refused remote file inside a long accumulation
+	// error; the transport kept the reason.
+	if remote != nil {
+		if v := remote.Violation(); v != nil {
+			return v.Error() + " (remote files have the limits of the repository's own; keep such a file in the repository, or make it smaller)"
+		}
 	}
-	if v := remote.Violation(); v != nil {
-		return v.Error() + " (remote files have the limits of the repository's own; keep such a file in the repository, or make it smaller)"
+	var me *sandbox.MemoryError
+	if errors.As(err, &me) {
+		return explainMemory(err) // with the stage (gate.LimitError)
+	}
+	// The run may have ended with another error (context.Canceled from a
+	// gate) just as the watchdog stopped it.
+	if errors.As(context.Cause(limits), &me) {
+		return explainMemory(me)
 	}
 	return ""
 }

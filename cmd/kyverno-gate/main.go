@@ -22,7 +22,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
-	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
 	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
@@ -232,9 +231,8 @@ func explain(err error, logger *logrus.Logger) string {
 		re *render.Error
 		te *gate.TimeoutError
 		pe *gate.PanicError
-		me *sandbox.MemoryError
 	)
-	if msg := remoteRefusal(); msg != "" {
+	if msg := explainLimit(err); msg != "" {
 		return msg
 	}
 	switch {
@@ -242,8 +240,6 @@ func explain(err error, logger *logrus.Logger) string {
 		return re.Error()
 	case errors.As(err, &te):
 		return te.Error() + " (raise parameter timeout, keeping it below Argo CD's repo-server timeout, or make the repository smaller)"
-	case errors.As(err, &me):
-		return explainMemory(err)
 	case errors.As(err, &pe):
 		logger.Debugf("panic stack:\n%s", pe.Stack)
 		return pe.Error() + " (please report it with the repository that triggers it)"
