@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -231,6 +232,9 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 // textualLine finds `name: <name>` after `kind: <kind>` in the same
 // document, line by line.
 func textualLine(data []byte, kind, name string) int {
+	if !utf8.ValidString(kind) || !utf8.ValidString(name) {
+		return 0 // regexp refuses invalid UTF-8, even quoted
+	}
 	kindRE := regexp.MustCompile(`^kind:\s*["']?` + regexp.QuoteMeta(kind) + `["']?\s*(#.*)?$`)
 	nameRE := regexp.MustCompile(`^\s+name:\s*["']?` + regexp.QuoteMeta(name) + `["']?\s*(#.*)?$`)
 	inKind := false
@@ -252,6 +256,12 @@ func textualLine(data []byte, kind, name string) int {
 // testEntryLine finds the line of a Kyverno test result naming policy
 // (and, preferably, rule and resource nearby) in a test file.
 func testEntryLine(data []byte, policy, rule, resource string) int {
+	if !utf8.ValidString(policy) {
+		return 0 // regexp refuses invalid UTF-8, even quoted
+	}
+	if !utf8.ValidString(rule) {
+		rule = ""
+	}
 	lines := strings.Split(string(data), "\n")
 	field := func(key, value string) *regexp.Regexp {
 		return regexp.MustCompile(`^\s*(-\s+)?` + key + `:\s*["']?` + regexp.QuoteMeta(value) + `["']?\s*(#.*)?$`)
