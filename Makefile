@@ -29,6 +29,13 @@ E2E_GOTOOLCHAIN ?= go1.27.3
 e2e: build
 	cd e2e && GOTOOLCHAIN=$(E2E_GOTOOLCHAIN) $(GO) test -vet=off -count=1 ./...
 
+# Every Go fuzz target, FUZZTIME each (scripts/fuzz.sh; docs/fuzzing.md).
+# .ci/run runs the same script for 10 s per target.
+.PHONY: fuzz
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
 # Side-by-side benchmarks against upstream kyverno (writes bench/out/results.md).
 bench:
 	bench/run.sh

@@ -462,14 +462,32 @@ func FuzzCompareScopes(f *testing.F) {
 
 // ---- the diff on repository policies
 
-// loadFuzz parses a YAML stream as a lock file is read and loads its
-// Kyverno objects; nil when it is not a stream of objects.
-func loadFuzz(t *testing.T, data []byte) []*kyverno.Object {
+// renderedFuzz reads a YAML stream as a lock file is read, then makes each
+// object what render makes of it: decoded from its printed YAML. nil when
+// it is not a stream of objects.
+func renderedFuzz(data []byte) []*render.Resource {
 	res, err := baseline.Parse(data, "fuzz.yaml")
 	if err != nil {
 		return nil
 	}
-	objs, err := kyverno.Load(res.Resources)
+	out := make([]*render.Resource, 0, len(res.Resources))
+	for _, r := range res.Resources {
+		one, err := baseline.Parse(r.YAML, "fuzz.yaml")
+		if err != nil || len(one.Resources) != 1 {
+			return nil
+		}
+		p := one.Resources[0]
+		p.YAML = r.YAML
+		out = append(out, p)
+	}
+	return out
+}
+
+func loadFuzz(t *testing.T, resources []*render.Resource) []*kyverno.Object {
+	if resources == nil {
+		return nil
+	}
+	objs, err := kyverno.Load(resources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,30 +508,33 @@ func checkChanges(t *testing.T, cs []Change) {
 	}
 }
 
-// FuzzDiffSelf feeds the diff a rendering (a YAML stream, read like a lock
-// file) seeded with the example repository's and the corpus's policies: a
-// rendering compared with itself, with a second load of the same bytes and
-// with its own lock file (baseline.Stream) has no change, and adding or
-// removing it all gives the same changes every time.
+// FuzzDiffSelf feeds the diff a rendering (a YAML stream, each object
+// decoded from its printed YAML as render does) seeded with the example
+// repository's and the corpus's policies: a rendering compared with itself,
+// with a second load of the same bytes and with its own lock file
+// (LockHeader + Stream, read back by baseline.Parse) has no change, and
+// adding or removing it all gives the same changes every time.
 func FuzzDiffSelf(f *testing.F) {
 	for _, file := range fuzzseed.Files(f, fuzzseed.YAML) {
 		f.Add(file.Data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		objs := loadFuzz(t, data)
+		resources := renderedFuzz(data)
+		objs := loadFuzz(t, resources)
 		if objs == nil {
 			return
 		}
 		if cs := Diff(objs, objs); len(cs) > 0 {
 			t.Fatalf("a rendering differs from itself: %v", cs)
 		}
-		if cs := Diff(objs, loadFuzz(t, data)); len(cs) > 0 {
+		if cs := Diff(objs, loadFuzz(t, renderedFuzz(data))); len(cs) > 0 {
 			t.Fatalf("two loads of the same bytes differ: %v", cs)
 		}
-		res, _ := baseline.Parse(data, "fuzz.yaml")
-		if lock := loadFuzz(t, baseline.Stream(res.Resources)); lock == nil {
-			t.Fatalf("its lock file does not read back:\n%s", baseline.Stream(res.Resources))
-		} else if cs := Diff(objs, lock); len(cs) > 0 {
+		lock, err := baseline.Parse(append([]byte(baseline.LockHeader("overlays/x")), baseline.Stream(resources)...), "lock.yaml")
+		if err != nil {
+			t.Fatalf("its lock file does not read back: %v", err)
+		}
+		if cs := Diff(objs, loadFuzz(t, lock.Resources)); len(cs) > 0 {
 			t.Fatalf("the rendering differs from its lock file: %v", cs)
 		}
 		for _, pair := range [][2][]*kyverno.Object{{nil, objs}, {objs, nil}} {
@@ -541,13 +562,13 @@ func FuzzDiff(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		old, new := loadFuzz(t, a), loadFuzz(t, b)
+		old, new := loadFuzz(t, renderedFuzz(a)), loadFuzz(t, renderedFuzz(b))
 		if old == nil || new == nil {
 			return
 		}
 		cs := Diff(old, new)
 		checkChanges(t, cs)
-		if again := Diff(loadFuzz(t, a), loadFuzz(t, b)); !reflect.DeepEqual(cs, again) {
+		if again := Diff(loadFuzz(t, renderedFuzz(a)), loadFuzz(t, renderedFuzz(b))); !reflect.DeepEqual(cs, again) {
 			t.Fatalf("not deterministic:\n%v\n%v", cs, again)
 		}
 	})

@@ -17,15 +17,25 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// Sample sizes: corpus files per target in a plain test run and when fuzzing.
+// Sample sizes: corpus files per target in a plain test run and when fuzzing
+// ($KYVERNO_GATE_FUZZ_SEEDS overrides the latter: every seed is run before
+// fuzzing starts, within the target's -fuzztime, so a short run wants few).
 const (
 	TestSample = 12
 	FuzzSample = 300
 )
+
+func fuzzSample() int {
+	if n, err := strconv.Atoi(os.Getenv("KYVERNO_GATE_FUZZ_SEEDS")); err == nil && n >= 0 {
+		return n
+	}
+	return FuzzSample
+}
 
 // MaxBytes bounds one seed: larger inputs only slow the mutator down.
 const MaxBytes = 64 << 10
@@ -79,7 +89,7 @@ func Corpus(tb testing.TB) string {
 // repository or the corpus) satisfies match: every matching file of the
 // example repository, then a deterministic sample of the matching corpus
 // files spread evenly over its sorted list (TestSample of them, FuzzSample
-// when fuzzing). Files over MaxBytes, symlinks and unreadable files are
+// or $KYVERNO_GATE_FUZZ_SEEDS when fuzzing). Files over MaxBytes, symlinks and unreadable files are
 // skipped.
 func Files(tb testing.TB, match func(rel string) bool) []File {
 	tb.Helper()
@@ -87,7 +97,7 @@ func Files(tb testing.TB, match func(rel string) bool) []File {
 	if c := Corpus(tb); c != "" {
 		n := TestSample
 		if Fuzzing() {
-			n = FuzzSample
+			n = fuzzSample()
 		}
 		out = append(out, walk(c, "corpus/", match, n)...)
 	}
