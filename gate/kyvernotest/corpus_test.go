@@ -29,19 +29,41 @@ var knownStrict = map[string]int{
 	"istio/enforce-ambient-mode-namespace/.kyverno-test/kyverno-test.yaml": 3,
 }
 
-// TestAgreesWithUpstreamOnCorpus runs every suite of the corpus with
-// kyverno-gate and with upstream `kyverno test` (in-process, the pinned
-// v1.19.1), and compares them result by result.
+// fixtures holds suites the corpus lacks, in the corpus's layout: suites
+// that declare CRDs in their cluster resources (testdata/agreement/README.md).
+const fixtures = "testdata/agreement"
+
+// TestAgreesWithUpstreamOnCorpus runs every suite of the corpus, and of
+// the fixtures, with kyverno-gate and with upstream `kyverno test`
+// (in-process, the pinned v1.19.1), and compares them result by result.
+// The fixtures run in -short mode too.
 func TestAgreesWithUpstreamOnCorpus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole corpus twice")
-	}
-	root, err := filepath.Abs(corpus)
+	t.Run("fixtures", func(t *testing.T) {
+		if n := agreeWithUpstream(t, fixtures, nil); n < 2 {
+			t.Errorf("upstream ran only %d test files of %s", n, fixtures)
+		}
+	})
+	t.Run("corpus", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("runs the whole corpus twice")
+		}
+		if _, err := os.Stat(corpus); err != nil {
+			t.Skipf("corpus not present: %v", err)
+		}
+		if n := agreeWithUpstream(t, corpus, knownStrict); n < 400 {
+			t.Fatalf("upstream ran only %d test files", n)
+		}
+	})
+}
+
+// agreeWithUpstream runs every suite under dir with kyverno-gate and with
+// upstream, compares them, and returns how many test files upstream ran.
+// known lists the strict failures expected per test file.
+func agreeWithUpstream(t *testing.T, dir string, known map[string]int) int {
+	t.Helper()
+	root, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(root); err != nil {
-		t.Skipf("corpus not present: %v", err)
 	}
 	repo, err := repofs.Open(root, repofs.Limits{})
 	if err != nil {
@@ -66,9 +88,6 @@ func TestAgreesWithUpstreamOnCorpus(t *testing.T) {
 		}
 	}
 	upstream := runUpstream(t, root)
-	if len(upstream) < 400 {
-		t.Fatalf("upstream ran only %d test files", len(upstream))
-	}
 	for file, rows := range upstream {
 		if !equalMultiset(rows, ours[file]) {
 			t.Errorf("%s:\n  upstream %v\n  ours     %v", file, rows, ours[file])
@@ -80,15 +99,16 @@ func TestAgreesWithUpstreamOnCorpus(t *testing.T) {
 		}
 	}
 	for file, n := range strict {
-		if knownStrict[file] != n {
-			t.Errorf("%s: %d strict failures, want %d (update knownStrict and docs/strictness.md if this is by design)", file, n, knownStrict[file])
+		if known[file] != n {
+			t.Errorf("%s: %d strict failures, want %d (update knownStrict and docs/strictness.md if this is by design)", file, n, known[file])
 		}
 	}
-	for file, n := range knownStrict {
+	for file, n := range known {
 		if strict[file] != n {
 			t.Errorf("%s: %d strict failures, want %d", file, strict[file], n)
 		}
 	}
+	return len(upstream)
 }
 
 func rowKey(policy, rule, resource string, pass bool) string {

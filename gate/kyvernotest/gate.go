@@ -2,6 +2,7 @@ package kyvernotest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -69,8 +70,13 @@ func Findings(results []*SuiteResult) []gate.Finding {
 	for _, r := range results {
 		file := r.Suite.Rel
 		if r.Err != nil {
+			hint := "fix the test file or the files it names"
+			var crash *CrashError
+			if errors.As(r.Err, &crash) {
+				hint = "this is a bug of Kyverno or kyverno-gate, not necessarily of the test: please report it with the suite"
+			}
 			out = append(out, gate.Finding{Gate: "test", Severity: gate.Error, File: file, Object: "Test " + r.Suite.Name(),
-				Message: "could not run: " + r.Err.Error(), Hint: "fix the test file or the files it names"})
+				Message: "could not run: " + r.Err.Error(), Hint: hint})
 			continue
 		}
 		for _, row := range r.Rows {

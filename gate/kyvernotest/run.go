@@ -25,6 +25,7 @@ import (
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	kyvernov2 "github.com/kyverno/kyverno/api/kyverno/v2"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/apis/v1alpha1"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/data"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/exception"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/path"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/policy"
@@ -80,6 +81,7 @@ type evaluation struct {
 // upstream test command's runTest.
 func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 	t := s.Test
+	defer holdCRDs(len(t.ClusterResources) > 0)()
 	dir := s.Dir()
 	var contextPath string
 	if t.Context != "" {
@@ -392,6 +394,41 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 // and every context provider made sets it. Suites run in parallel, so each
 // "make a context, then compile" sequence holds this lock.
 var celMu sync.Mutex
+
+// Kyverno's CLI keeps the resource groups of the CRDs a suite declares
+// (clusterResources' spec.crds) in one global "CRD processor", which the
+// processor fills for every resource it evaluates (and panics when none is
+// registered: upstream's test command registers one before running tests),
+// and which REST mappers and the resource loader read. crdMu makes a suite
+// with cluster resources the only one running while it has CRDs loaded;
+// the others read the global concurrently.
+var (
+	crdMu   sync.RWMutex
+	crdOnce sync.Once
+)
+
+// holdCRDs takes crdMu for a suite, exclusively when it has cluster
+// resources (and so may load CRDs), and returns the release. On release, an
+// exclusive holder empties the processor: CRDs a suite declares apply to
+// that suite only (upstream leaves them to every later suite of the run).
+func holdCRDs(exclusive bool) (release func()) {
+	crdOnce.Do(func() {
+		// A no-op when upstream's test or apply command registered one
+		// first (the registration happens once per process).
+		data.InjectProcessor(data.NewCRDProcessor(nil))
+	})
+	if !exclusive {
+		crdMu.RLock()
+		return crdMu.RUnlock
+	}
+	crdMu.Lock()
+	return func() {
+		if p := data.GetProcessor(); p != nil {
+			p.UpdateResourceGroups(nil)
+		}
+		crdMu.Unlock()
+	}
+}
 
 // validateSafely is Kyverno's policy validation as the test command calls
 // it, with a panic (a nil cluster client on some fields) turned into an error.

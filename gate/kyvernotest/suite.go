@@ -189,6 +189,14 @@ type SuiteResult struct {
 	Substituted []Object
 }
 
+// CrashError is a panic inside Kyverno while running a suite: not the test
+// file's fault.
+type CrashError struct{ Value any }
+
+func (e *CrashError) Error() string {
+	return fmt.Sprintf("Kyverno crashed while running this suite: %v", e.Value)
+}
+
 // Failed reports whether the suite fails kyverno-gate.
 func (r *SuiteResult) Failed() bool {
 	if r.Err != nil {
@@ -231,7 +239,7 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	res = &SuiteResult{Suite: s}
 	defer func() {
 		if v := recover(); v != nil {
-			res.Err = fmt.Errorf("Kyverno crashed while running this suite: %v", v)
+			res.Err = &CrashError{Value: v}
 		}
 	}()
 	if s.Err != nil {
