@@ -4,7 +4,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # No -trimpath here: tests and builds then share one build cache, which
 # matters because Kyverno is a very large dependency. The image build
 # (Dockerfile) adds -trimpath and CGO_ENABLED=0.
-LDFLAGS := -s -w -X main.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 EXAMPLE := examples/policy-repo
 
 .PHONY: build test demo bench e2e clean plugin.yaml

@@ -40,9 +40,9 @@ Default PATHs: every environment of the repository's .kyverno-gate.yaml, else ev
 overlays/* folder of the repository root.
 
 --output FORMAT[=FILE], repeatable, chooses the formats: text, json, markdown, sarif,
-junit, github (see docs/check-report.md). Without =FILE a machine format goes to
-stdout (one at most) and text to stderr. The text report is written on stderr
-unless --output text names where it goes.
+junit, github (see docs/check-report.md). Without =FILE a format goes to stdout
+(one at most). Without any --output, the text report goes to stderr beside the
+logs; --output text sends it to stdout.
 
 Exit codes as generate: 0 every overlay vetted, 1 some overlay rejected, 2 some
 overlay could not be evaluated.
@@ -51,7 +51,8 @@ Examples:
    kyverno-gate check
    kyverno-gate check --baseline git:$(git merge-base origin/main HEAD) \
      --output sarif=check.sarif --output markdown=comment.md
-   kyverno-gate check overlays/production --output json > report.json`,
+   kyverno-gate check overlays/production --output json > report.json
+   kyverno-gate check --output text > report.txt`,
 		Flags: append(paramFlags(), &cli.StringSliceFlag{Name: "output", Aliases: []string{"o"},
 			Usage: "FORMAT or FORMAT=FILE, repeatable; formats: " + strings.Join(output.Names(), ", ") + " (default: text on stderr)"}),
 		OnUsageError: usageError,
@@ -96,9 +97,13 @@ Examples:
 	}
 }
 
-// checkTargets parses the --output values. A text target without a file
-// writes to stderr; at most one other format may write to stdout. Without
-// a text target, text goes to stderr.
+// toStderr is the File of the text report written when no --output asked
+// for text.
+const toStderr = "\x00stderr"
+
+// checkTargets parses the --output values. At most one format may write to
+// stdout (a target without a file). Without a text target, text goes to
+// stderr.
 func checkTargets(specs []string, environ []string) ([]output.Target, error) {
 	var out []output.Target
 	stdout, text := "", false
@@ -109,7 +114,10 @@ func checkTargets(specs []string, environ []string) ([]output.Target, error) {
 		}
 		if t.Format.Name() == "text" {
 			text = true
-		} else if t.File == "" {
+		}
+		if t.File == "" {
+			// Asked for by name, text goes to stdout like any other
+			// format, so that `> report.txt` holds it.
 			if stdout != "" {
 				return nil, fmt.Errorf("--output %s and --output %s both write to stdout; give one of them a file (FORMAT=FILE)", stdout, spec)
 			}
@@ -118,7 +126,9 @@ func checkTargets(specs []string, environ []string) ([]output.Target, error) {
 		out = append(out, t)
 	}
 	if !text {
-		out = append(out, output.Target{Format: &output.TextFormat{}})
+		// Not asked for: the report for the person at the terminal,
+		// on stderr beside the logs.
+		out = append(out, output.Target{Format: &output.TextFormat{}, File: toStderr})
 	}
 	getenv := lookupEnv(environ)
 	for _, t := range out {
@@ -142,15 +152,14 @@ func lookupEnv(environ []string) func(string) string {
 	}
 }
 
-// writeTarget writes r in t's format to t's file, else machine formats to
-// stdout and text to stderr.
+// writeTarget writes r in t's format to t's file, else to stdout (stderr
+// for the default text report).
 func writeTarget(t output.Target, r *output.CheckReport, stdout, stderr io.Writer) error {
-	if t.File == "" {
-		w := stdout
-		if t.Format.Name() == "text" {
-			w = stderr
-		}
-		return t.Format.Write(w, r)
+	switch t.File {
+	case "":
+		return t.Format.Write(stdout, r)
+	case toStderr:
+		return t.Format.Write(stderr, r)
 	}
 	var b bytes.Buffer
 	if err := t.Format.Write(&b, r); err != nil {

@@ -83,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer, environ []string) int {
 }
 
 func newApp(stdout, stderr io.Writer, environ []string) *cli.App {
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	return &cli.App{
 		Name:    "kyverno-gate",
 		Usage:   "render, vet and serve Kyverno policies for Argo CD",
@@ -102,12 +103,14 @@ flag > PARAM_* > ARGOCD_ENV_* > default.`,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		OnUsageError:    usageError,
+		Action:          unknownCommand,
 		Commands: []*cli.Command{
 			generateCommand(stdout, stderr, environ),
 			checkCommand(stdout, stderr, environ),
 			testCommand(stdout, stderr, environ),
 			lockCommand(stderr, environ),
 			pluginConfigCommand(stdout),
+			versionCommand(stdout),
 		},
 	}
 }
@@ -223,7 +226,6 @@ func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*sett
 }
 
 // usageError keeps help text off stdout, which carries only manifests.
-func usageError(_ *cli.Context, err error, _ bool) error { return err }
 
 // explain turns an evaluation error into the one line a person reads.
 func explain(err error, logger *logrus.Logger) string {

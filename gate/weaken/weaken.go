@@ -264,7 +264,7 @@ func removalMessage(kind, ns, name string, head *side, headObjs map[string]*kyve
 	if len(moved) > 0 {
 		return fmt.Sprintf("%s was removed; it is replaced by %s, which covers a different scope (a namespaced policy applies only in its own namespace)", what, strings.Join(moved, ", "))
 	}
-	return fmt.Sprintf("%s was removed, so nothing it enforced is enforced any more", what)
+	return fmt.Sprintf("%s was removed, so none of its rules apply any more (neither what it enforced nor what it audited)", what)
 }
 
 func fmtBool(b bool) string {
