@@ -5,7 +5,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
@@ -114,6 +116,13 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		opts := render.Options{Repo: repo, Root: root, AllowRemote: s.AllowRemote, EnableHelm: s.EnableHelm}
 		res, err := render.Render(dir, opts)
 		if err != nil {
+			var re *render.Error
+			if abs, _ := filepath.Abs(dir); errors.As(err, &re) && re.Outside && abs == root && !s.App.UnderArgoCD() {
+				// No .git or .kyverno-gate.yaml above dir: the root fell
+				// back to dir itself, and ../../base is "outside".
+				re.Hint += "; the repository root was taken to be " + dir + " itself, since no .git or " + settings.ConfigFile +
+					" is above it: set --repo-root to the repository's top folder"
+			}
 			return err
 		}
 		log("rendered %s: %d resources in %s", res.Dir, len(res.Resources), time.Since(start).Round(time.Millisecond))
@@ -132,8 +141,14 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		out.Baseline, out.BaselineName = base, baseName
 		log("baseline: %s", baseName)
 		if base != nil {
+			head := map[string]bool{}
+			for _, n := range res.Notes {
+				head[n] = true
+			}
 			for _, n := range base.Notes {
-				log("baseline: %s", n)
+				if !head[n] { // said once already, for the head
+					log("baseline: %s", n)
+				}
 			}
 		}
 		in := &gate.Input{Root: root, Repo: repo, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,

@@ -97,6 +97,8 @@ type Error struct {
 	File string // relative to the root, when known
 	Msg  string
 	Hint string // what to do next
+	// Outside says the error is a path that leaves the repository root.
+	Outside bool
 }
 
 func (e *Error) Error() string {
@@ -130,7 +132,7 @@ func Render(dir string, opts Options) (*Result, error) {
 	}
 	realDir, err := fs.Resolve(absDir)
 	if err != nil {
-		return nil, &Error{Msg: err.Error(), Hint: "the path to render must be inside the repository root"}
+		return nil, &Error{Msg: err.Error(), Hint: "the path to render must be inside the repository root", Outside: true}
 	}
 	info, err := fs.Stat(realDir)
 	switch {
@@ -320,7 +322,7 @@ func asError(fs *repofs.Root, err error) error {
 	if v := fs.Violation(); v != nil {
 		var outside *repofs.OutsideError
 		if errors.As(v, &outside) {
-			return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository"}
+			return &Error{Msg: v.Error(), Hint: "a kustomization may only read files inside the repository", Outside: true}
 		}
 		return &Error{Msg: v.Error()}
 	}
@@ -355,6 +357,12 @@ func readPlainDir(fs *repofs.Root, dir string, res *Result) ([]*kyaml.RNode, []s
 		}
 		if name == LockFile {
 			continue // the vetted baseline, not part of the overlay
+		}
+		if strings.HasPrefix(name, ".") {
+			// Tool configuration (.kyverno-gate.yaml, .pre-commit-config.yaml,
+			// CI files), never a cluster object.
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: skipped (a dot-file is configuration, not a cluster object)", fs.Rel(filepath.Join(dir, name))))
+			continue
 		}
 		file := filepath.Join(dir, name)
 		if fs.IsDir(file) {

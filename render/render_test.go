@@ -416,3 +416,17 @@ spec:
 		}
 	}
 }
+
+// kyverno-gate's own configuration at the root of a plain folder is not a
+// manifest (generate at the repository root).
+func TestRenderPlainDirSkipsDotFiles(t *testing.T) {
+	root := writeRepo(t, map[string]string{".kyverno-gate.yaml": "apiVersion: kyverno-gate.io/v1alpha1\nkind: Config\n",
+		".pre-commit-config.yaml": "repos: []\n", "p.yaml": policy})
+	res, err := Render(root, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Resources) != 1 || len(res.Notes) != 2 {
+		t.Errorf("%d resources, notes %q", len(res.Resources), res.Notes)
+	}
+}

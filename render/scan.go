@@ -90,7 +90,7 @@ func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []stri
 					}
 				} else if _, err := fs.Resolve(sub); err != nil {
 					return &Error{File: rel, Msg: fmt.Sprintf("%s entry %q: %v", field, ref, err),
-						Hint: "every file a kustomization reads must be inside the repository"}
+						Hint: "every file a kustomization reads must be inside the repository", Outside: isOutside(err)}
 				} else if field != "resources" && field != "components" && fs.Exists(sub) {
 					// A generator or transformer config file: its own
 					// file references must stay local too.
@@ -262,7 +262,7 @@ func scanHelm(fs *repofs.Root, dir, rel string, k *types.Kustomization, opts Opt
 		}
 		if err := fs.CheckTree(full); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return &Error{File: rel, Msg: fmt.Sprintf("helmCharts %s %q: %v", what, p, err),
-				Hint: "helm may only read files inside the repository"}
+				Hint: "helm may only read files inside the repository", Outside: isOutside(err)}
 		}
 		return nil
 	}
@@ -290,6 +290,11 @@ func scanHelm(fs *repofs.Root, dir, rel string, k *types.Kustomization, opts Opt
 		}
 	}
 	return nil
+}
+
+func isOutside(err error) bool {
+	var o *repofs.OutsideError
+	return errors.As(err, &o)
 }
 
 // isFileURL reports whether ref is a file:// URL, which kustomize clones

@@ -44,8 +44,8 @@ type Param struct {
 var Params = []Param{
 	{Name: "baseline", Type: String, Default: []string{"auto"}, Title: "Baseline",
 		Tooltip: "What the weakening gate compares with: auto (the overlay's kyverno-gate.lock.yaml when present, else none), git:<rev>, file:<path>, or none."},
-	{Name: "tests", Type: Array, Default: []string{"tests", ".kyverno-test", "{overlay}/tests", "{policy-dirs}/.kyverno-test"}, Title: "Test folders",
-		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path, {policy-dirs} each folder that declares a rendered policy."},
+	{Name: "tests", Type: Array, Title: "Test folders",
+		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path, {policy-dirs} each folder that declares a rendered policy. Default: every folder of the repository, keeping the test files that name a rendered policy and leaving those in other overlays' folders to them."},
 	{Name: "samples", Type: Array, Title: "Sample resources",
 		Tooltip: "Extra folders, relative to the repository root, of resources the weakening gate tries as witnesses (besides the tests' resources)."},
 	{Name: "test-file-name", Type: String, Default: []string{"kyverno-test.yaml"}, Title: "Test file name",
@@ -246,6 +246,11 @@ func checkBaseline(v string) error {
 		return nil
 	case strings.HasPrefix(v, "file:") && len(v) > len("file:"):
 		return nil
+	}
+	if info, err := os.Stat(v); err == nil && info.IsDir() {
+		// `generate --baseline overlays/prod`: the value went missing and
+		// the folder to render took its place.
+		return fmt.Errorf("%q is not auto, none, git:<rev> or file:<path>; it is a folder: give --baseline a value before the folder to render (e.g. --baseline git:origin/main %s)", v, v)
 	}
 	return fmt.Errorf("%q is not auto, none, git:<rev> or file:<path>", v)
 }

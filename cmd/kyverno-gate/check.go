@@ -214,8 +214,17 @@ func checkOverlays(ctx context.Context, dirs []string, s *settings.Settings, log
 	report := &output.CheckReport{Tool: output.DefaultTool(version)}
 	var cols []output.Column
 	configs := map[string]*repoconfig.Config{}
+	// Overlays share bases, so the same note (a deprecated field in a base)
+	// would be printed once per overlay: print each line once.
+	seen := map[string]bool{}
+	logf := func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !seen[msg] {
+			seen[msg] = true
+			logger.Info(msg)
+		}
+	}
 	for _, dir := range dirs {
-		o, root, col := checkOverlay(ctx, dir, s, logger, configs)
+		o, root, col := checkOverlay(ctx, dir, s, logger, logf, configs)
 		// Lines are found per overlay: overlays named on the command line
 		// may belong to different repository roots.
 		if root != "" {
@@ -237,7 +246,7 @@ func checkOverlays(ctx context.Context, dirs []string, s *settings.Settings, log
 
 // checkOverlay judges one dir: its result, its repository root ("" when
 // unknown) and its posture column (nil when it was not rendered).
-func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger *logrus.Logger,
+func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger *logrus.Logger, logf func(string, ...any),
 	configs map[string]*repoconfig.Config) (output.OverlayResult, string, *output.Column) {
 	o := output.OverlayResult{Path: filepath.ToSlash(dir)}
 	root, err := s.Root(dir)
@@ -260,7 +269,7 @@ func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger 
 	if e := cfg.EnvironmentFor(o.Path); e != nil {
 		o.Environment = e.Name
 	}
-	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
+	out, err := pipeline.Run(ctx, dir, s, logf)
 	if err != nil {
 		o.Error = explain(err, logger)
 		logger.Errorf("%s: could not evaluate: %s", o.Label(), o.Error)

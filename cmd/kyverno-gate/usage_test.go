@@ -48,3 +48,43 @@ func TestCheckTextGoesWhereAsked(t *testing.T) {
 		t.Errorf("default: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// A note about a shared base is printed once, not once per overlay (and
+// not again for the baseline).
+func TestCheckPrintsEachNoteOnce(t *testing.T) {
+	root := writeFiles(t, map[string]string{
+		"base/kustomization.yaml":       "commonLabels: {team: a}\nresources: [cm.yaml]\n",
+		"base/cm.yaml":                  configMap,
+		"overlays/a/kustomization.yaml": "resources: [../../base]\n",
+		"overlays/b/kustomization.yaml": "resources: [../../base]\n",
+		".kyverno-gate.yaml":            "apiVersion: kyverno-gate.io/v1alpha1\nkind: Config\n",
+	})
+	_, _, stderr := runGate(t, nil, "check", "--allow-no-tests", "--repo-root", root,
+		filepath.Join(root, "overlays", "a"), filepath.Join(root, "overlays", "b"))
+	if n := strings.Count(stderr, "base/kustomization.yaml: 'commonLabels' is deprecated"); n != 1 {
+		t.Errorf("the base's note appears %d times:\n%s", n, stderr)
+	}
+}
+
+// `generate --baseline DIR`: the missing value is named, not the folder.
+func TestBaselineWithoutValue(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "policy-repo", "overlays", "production")
+	code, _, stderr := runGate(t, nil, "generate", "--baseline", dir)
+	if code != 2 || !strings.Contains(stderr, "it is a folder: give --baseline a value before the folder to render") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
+
+// Without .git or .kyverno-gate.yaml the root is the rendered folder, and
+// the refusal of ../../base says how to name the real root.
+func TestRootFallbackIsExplained(t *testing.T) {
+	root := writeFiles(t, map[string]string{
+		"base/cm.yaml":                     configMap,
+		"base/kustomization.yaml":          "resources: [cm.yaml]\n",
+		"overlays/prod/kustomization.yaml": "resources: [../../base]\n",
+	})
+	code, _, stderr := runGate(t, nil, "generate", "--allow-no-tests", filepath.Join(root, "overlays", "prod"))
+	if code != 2 || !strings.Contains(stderr, "is outside the repository root") || !strings.Contains(stderr, "set --repo-root to the repository's top folder") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
