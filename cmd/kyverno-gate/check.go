@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"os"
 	"os/signal"
@@ -190,13 +190,19 @@ func defaultOverlays(s *settings.Settings) ([]string, error) {
 		}
 		return dirs, nil
 	}
-	entries, err := os.ReadDir(filepath.Join(root, "overlays"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	repo, err := repofs.Open(root, repofs.Limits{})
+	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			dirs = append(dirs, filepath.Join(root, "overlays", e.Name()))
+	var names []string
+	if repo.IsDir("overlays") {
+		if names, err = repo.ReadDir("overlays"); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		if p := filepath.Join(root, "overlays", n); !strings.HasPrefix(n, ".") && repo.IsDir(p) {
+			dirs = append(dirs, p)
 		}
 	}
 	sort.Strings(dirs)
