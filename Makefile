@@ -45,5 +45,13 @@ bench:
 plugin.yaml: build
 	bin/kyverno-gate plugin-config > plugin.yaml
 
+# Rewrite the example's lock files (examples/policy-repo/overlays/*/
+# kyverno-gate.lock.yaml) after a vetted change of its policies; a test
+# fails when they are stale. lock compares with the old lock, so a
+# weakening must carry its approval first.
+.PHONY: locks
+locks: build
+	cd $(EXAMPLE) && ../../bin/kyverno-gate lock --log-level warn overlays/*
+
 clean:
 	rm -rf bin

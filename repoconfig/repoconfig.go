@@ -21,6 +21,8 @@
 //	      failurePolicy: Fail      # every policy's effective failurePolicy is Fail
 //	      exceptions: approved     # every PolicyException (any group and version) needs an approval
 //	      notWeakerThan: staging   # no policy present in both is weaker here than in staging
+//	missingBaseline: error     # under Argo CD, an environment without a baseline (no lock
+//	                           # file, or baseline none) is rejected; default warning
 //
 // Parsing is strict: an unknown field, a misspelt floor value or a
 // notWeakerThan naming an unknown or later environment is an error naming
@@ -55,6 +57,13 @@ const (
 	ExceptionsApproved    = "approved"
 )
 
+// What a rendering of a declared environment under Argo CD gets when it has
+// no baseline to compare with (missingBaseline).
+const (
+	MissingBaselineWarning = "warning"
+	MissingBaselineError   = "error"
+)
+
 // maxBytes bounds the file: it is a few lines in any real repository.
 const maxBytes = 1 << 20
 
@@ -64,6 +73,11 @@ type Config struct {
 	Kind       string `json:"kind"`
 	// Environments, ordered weakest to strictest.
 	Environments []Environment `json:"environments,omitempty"`
+	// MissingBaseline is what a rendering of a declared environment under
+	// Argo CD gets when the weakening gate has no baseline (no lock file
+	// with baseline auto, or baseline none): a finding of severity
+	// "warning" (the default) or "error". An environment may override it.
+	MissingBaseline string `json:"missingBaseline,omitempty"`
 
 	// File is the configuration file relative to the root ("" when the
 	// repository has none).
@@ -77,6 +91,21 @@ type Environment struct {
 	// with forward slashes.
 	Path   string  `json:"path"`
 	Floors *Floors `json:"floors,omitempty"`
+	// MissingBaseline overrides the configuration's MissingBaseline for
+	// this environment.
+	MissingBaseline string `json:"missingBaseline,omitempty"`
+}
+
+// MissingBaselineFor returns the severity of a missing baseline for env:
+// its own setting, else the configuration's, else "warning".
+func (c *Config) MissingBaselineFor(env *Environment) string {
+	if env != nil && env.MissingBaseline != "" {
+		return env.MissingBaseline
+	}
+	if c != nil && c.MissingBaseline != "" {
+		return c.MissingBaseline
+	}
+	return MissingBaselineWarning
 }
 
 // Floors are properties every rendering of an environment must have. An
@@ -179,6 +208,9 @@ func (c *Config) check() error {
 	if c.Kind != Kind {
 		return fmt.Errorf("kind is %q, want %s", c.Kind, Kind)
 	}
+	if err := oneOf(c.MissingBaseline, MissingBaselineWarning, MissingBaselineError); err != nil {
+		return fmt.Errorf("missingBaseline %v", err)
+	}
 	names, paths := map[string]int{}, map[string]string{}
 	for i := range c.Environments {
 		e := &c.Environments[i]
@@ -202,6 +234,9 @@ func (c *Config) check() error {
 		}
 		paths[p] = e.Name
 		e.Path = p
+		if err := oneOf(e.MissingBaseline, MissingBaselineWarning, MissingBaselineError); err != nil {
+			return fmt.Errorf("%s: missingBaseline %v", where, err)
+		}
 		if e.Floors == nil {
 			continue
 		}
@@ -248,7 +283,10 @@ func oneOf(v string, allowed ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("is %q; the only value is %s (or leave it out)", v, strings.Join(allowed, ", "))
+	if len(allowed) == 1 {
+		return fmt.Errorf("is %q; the only value is %s (or leave it out)", v, allowed[0])
+	}
+	return fmt.Errorf("is %q; the values are %s (or leave it out)", v, strings.Join(allowed, ", "))
 }
 
 // cleanPath normalises an environment path: relative to the root, forward

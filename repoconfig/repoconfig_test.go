@@ -105,6 +105,10 @@ func TestParse(t *testing.T) {
 		{"later", env("  - {name: a, path: a, floors: {notWeakerThan: b}}\n  - {name: b, path: b}\n"), "names a later environment"},
 		{"unknown env", env("  - {name: a, path: a, floors: {notWeakerThan: qa}}\n"), "qa is not a declared environment"},
 		{"earlier ok", env("  - {name: a, path: a}\n  - {name: b, path: b, floors: {notWeakerThan: a}}\n"), ""},
+		{"missingBaseline error", head + "missingBaseline: error\n", ""},
+		{"missingBaseline per environment", env("  - {name: a, path: a, missingBaseline: warning}\n"), ""},
+		{"bad missingBaseline", head + "missingBaseline: Error\n", `missingBaseline is "Error"; the values are warning, error`},
+		{"bad environment missingBaseline", env("  - {name: a, path: a, missingBaseline: ignore}\n"), `environment a: missingBaseline is "ignore"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.text))
@@ -115,6 +119,29 @@ func TestParse(t *testing.T) {
 				t.Fatalf("got error %v, want %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// missingBaseline: the environment's own setting, else the file's, else
+// warning.
+func TestMissingBaselineFor(t *testing.T) {
+	c, err := Parse([]byte("apiVersion: kyverno-gate.io/v1alpha1\nkind: Config\nmissingBaseline: error\n" +
+		"environments:\n  - {name: dev, path: d, missingBaseline: warning}\n  - {name: prod, path: p}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MissingBaselineFor(c.Environment("dev")); got != MissingBaselineWarning {
+		t.Errorf("dev: %s", got)
+	}
+	if got := c.MissingBaselineFor(c.Environment("prod")); got != MissingBaselineError {
+		t.Errorf("prod: %s", got)
+	}
+	var none *Config
+	if got := none.MissingBaselineFor(nil); got != MissingBaselineWarning {
+		t.Errorf("no config: %s", got)
+	}
+	if got := (&Config{}).MissingBaselineFor(&Environment{Name: "x"}); got != MissingBaselineWarning {
+		t.Errorf("default: %s", got)
 	}
 }
 

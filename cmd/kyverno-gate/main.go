@@ -136,7 +136,7 @@ Examples:
 			if c.NArg() > 1 {
 				return fmt.Errorf("generate takes one DIR, got %d", c.NArg())
 			}
-			v, err := vet(c, environ, stderr)
+			v, err := vet(c, c.Args().First(), environ, stderr)
 			if err != nil {
 				return err
 			}
@@ -174,11 +174,10 @@ func (h *heldLog) release() {
 	h.Reset()
 }
 
-// vet resolves the settings, runs the pipeline on the command's DIR
-// argument and reports anything but a pass on stderr, returning the exit
-// code as an exitError. Every command that renders and gates goes through it.
-func vet(c *cli.Context, environ []string, stderr io.Writer, check ...func(*settings.Settings) error) (*vetted, error) {
-	dir := c.Args().First()
+// vet resolves the settings, runs the pipeline on dir (a DIR argument of
+// the command; "" is the working directory) and reports anything but a
+// pass on stderr, returning the exit code as an exitError. Every command that renders and gates goes through it.
+func vet(c *cli.Context, dir string, environ []string, stderr io.Writer, check ...func(*settings.Settings) error) (*vetted, error) {
 	if dir == "" {
 		dir = "."
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,11 +14,15 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/witness"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repoconfig"
+	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
 // Gate rejects a rendering that weakens enforcement compared with
 // in.Baseline, unless each weakening carries its approval (see
-// approval.go). Without a baseline it finds nothing. Stricter changes are
+// approval.go). Without a baseline it finds nothing, except under Argo CD
+// for an environment that .kyverno-gate.yaml declares: then the missing
+// baseline itself is a finding (see missingBaseline). Stricter changes are
 // only logged. Approvals that match no current finding (of this gate or of
 // the floor gate) are reported as warnings.
 type Gate struct {
@@ -82,6 +87,9 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 	if in.Baseline == nil {
 		if in.BaselineName != "" {
 			in.Logf("weaken: no baseline (%s); nothing to compare with", in.BaselineName)
+		}
+		if f := missingBaseline(in); f != nil {
+			ev.Findings = append(ev.Findings, *f)
 		}
 		return ev, nil
 	}
@@ -176,6 +184,52 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 	}
 	ev.Findings = append(ev.Findings, staleFindings(g.Name(), approvals, live)...)
 	return ev, nil
+}
+
+// missingBaseline is the finding for a rendering under Argo CD of an
+// environment that .kyverno-gate.yaml declares, when the weakening gate has
+// nothing to compare with (baseline auto without a lock file, or none):
+// every weakening would then pass unnoticed, so the rendering says so
+// where the Application's owner looks, as a warning, or as an error when
+// the configuration sets missingBaseline: error (for the environment or
+// the whole file). Elsewhere (a terminal, CI with an explicit baseline)
+// nil: the log line says it. No approval covers it; the lock does.
+func missingBaseline(in *gate.Input) *gate.Finding {
+	if in.Settings == nil || !in.Settings.App.UnderArgoCD() {
+		return nil
+	}
+	repo, err := in.Repository()
+	if err != nil {
+		return nil
+	}
+	cfg, err := repoconfig.LoadFrom(repo)
+	if err != nil {
+		return nil // the floor gate reports a broken configuration
+	}
+	env := cfg.EnvironmentFor(in.Dir)
+	if env == nil {
+		return nil
+	}
+	sev := gate.Warning
+	if cfg.MissingBaselineFor(env) == repoconfig.MissingBaselineError {
+		sev = gate.Error
+	}
+	lock := path.Join(env.Path, render.LockFile)
+	f := &gate.Finding{Gate: "weaken", Severity: sev, File: settings.ConfigFile, Object: "environment " + env.Name}
+	const unguarded = ", so nothing is compared and a change that weakens enforcement would pass unnoticed"
+	if in.Settings.Baseline == "none" {
+		f.Message = "no baseline: the Application sets parameter baseline=none" + unguarded
+		f.Hint = "set the Application's parameter baseline to auto (with " + lock + " committed) or git:<rev>"
+	} else {
+		f.Message = "no baseline: " + lock + " does not exist" + unguarded
+		f.Hint = "run `kyverno-gate lock " + env.Path + "` and commit " + lock
+	}
+	if sev == gate.Warning {
+		f.Hint += "; `missingBaseline: error` in " + settings.ConfigFile + " makes this a rejection"
+	} else {
+		f.Message += " (missingBaseline: error)"
+	}
+	return f
 }
 
 // decide applies the approvals to one blocking change; it returns the
