@@ -90,13 +90,24 @@ func (in *Input) Logf(format string, args ...any) {
 	}
 }
 
+// TestsEverywhere reports whether the tests parameter is not given: the
+// test gate then searches every folder of the repository for test files
+// and keeps those that name a rendered policy (kyvernotest.SearchWhole).
+func (in *Input) TestsEverywhere() bool {
+	return in.Settings != nil && len(in.Settings.Tests) == 0
+}
+
 // TestDirs expands the tests parameter: {overlay} is the rendered path;
 // an entry with {policy-dirs} stands for one entry per folder that declares
 // a rendered Kyverno policy (kyverno/policies keeps each policy's suite in
-// <policy folder>/.kyverno-test), in order, without repeats.
+// <policy folder>/.kyverno-test), in order, without repeats. Without the
+// parameter (TestsEverywhere) it is the repository root.
 func (in *Input) TestDirs() []string {
 	if in.Settings == nil {
 		return nil
+	}
+	if in.TestsEverywhere() {
+		return []string{"."}
 	}
 	var out []string
 	seen := map[string]bool{}

@@ -24,6 +24,7 @@ func TestTestDirs(t *testing.T) {
 		{"plain and overlay", []string{"tests", "{overlay}/tests"}, []string{"tests", "overlays/prod/tests"}},
 		{"policy folders, once each", []string{"{policy-dirs}/.kyverno-test"}, []string{"policies/a/.kyverno-test", "policies/b/.kyverno-test"}},
 		{"repeats dropped", []string{"tests", "./tests"}, []string{"tests"}},
+		{"not given: the whole repository", nil, []string{"."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

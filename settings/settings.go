@@ -45,7 +45,7 @@ var Params = []Param{
 	{Name: "baseline", Type: String, Default: []string{"auto"}, Title: "Baseline",
 		Tooltip: "What the weakening gate compares with: auto (the overlay's kyverno-gate.lock.yaml when present, else none), git:<rev>, file:<path>, or none."},
 	{Name: "tests", Type: Array, Title: "Test folders",
-		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path, {policy-dirs} each folder that declares a rendered policy. Default: every folder of the repository, keeping the test files that name a rendered policy and leaving those in other overlays' folders to them."},
+		Tooltip: "Folders, relative to the repository root, searched for Kyverno test files; {overlay} is the rendered path, {policy-dirs} each folder that declares a rendered policy. Default: every folder of the repository, keeping the test files whose policies are files (or folders) this rendering took a policy from, except those in other overlays' folders."},
 	{Name: "samples", Type: Array, Title: "Sample resources",
 		Tooltip: "Extra folders, relative to the repository root, of resources the weakening gate tries as witnesses (besides the tests' resources)."},
 	{Name: "test-file-name", Type: String, Default: []string{"kyverno-test.yaml"}, Title: "Test file name",

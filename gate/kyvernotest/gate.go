@@ -9,6 +9,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 )
 
 // Gate runs the repository's Kyverno tests against the rendered overlay.
@@ -22,14 +23,14 @@ func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error)
 }
 
 // Evaluate is Check with the details: the result of every suite, for
-// reports.
+// reports. Without the tests parameter it searches the whole repository
+// (SearchWhole); with it, the folders it names (Discover).
 func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.Finding, error) {
-	dirs := in.TestDirs()
 	repo, err := in.Repository()
 	if err != nil {
 		return nil, nil, err
 	}
-	suites, err := Discover(repo, dirs, in.Settings.TestFileName)
+	found, err := Search(repo, in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("finding tests: %w", err)
 	}
@@ -43,25 +44,49 @@ func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.
 			ov.Entries = append(ov.Entries, e)
 		}
 	}
-	results := Run(suites, ov)
+	results := Run(found.Suites, ov)
 	ran := 0
+	var skipped []string
 	for _, r := range results {
-		switch {
-		case r.Skipped != "":
-			in.Logf("test %s skipped: %s", r.Suite.Rel, r.Skipped)
-		default:
-			ran++
+		if r.Skipped != "" {
+			skipped = append(skipped, r.Suite.Rel)
+			continue
 		}
+		ran++
 	}
 	findings := Findings(results)
 	if ran == 0 && !in.Settings.AllowNoTests {
 		findings = append(findings, gate.Finding{Gate: "test", Severity: gate.Error,
-			Message: fmt.Sprintf("no Kyverno test covers a policy of this overlay (looked for %s in %s)", in.Settings.TestFileName, strings.Join(dirs, ", ")),
-			Hint:    "add kyverno test suites for its policies, point parameter tests at them, or set allow-no-tests=true"})
+			Message: "no Kyverno test covers a policy of this overlay: " + found.Describe(in.Settings.TestFileName, skipped),
+			Hint:    "add kyverno test suites for its policies (in any folder), point parameter tests at them, or set allow-no-tests=true"})
 	} else {
-		in.Logf("ran %d test suites against %s", ran, in.Dir)
+		msg := fmt.Sprintf("ran %d test suites against %s", ran, in.Dir)
+		if n := len(found.Unrelated) + len(skipped); n > 0 {
+			msg += fmt.Sprintf("; %d %s no policy it renders", n, plural(n, "names", "name"))
+		}
+		if n := len(found.Elsewhere); n > 0 {
+			msg += fmt.Sprintf("; %d %s to other overlays", n, plural(n, "belongs", "belong"))
+		}
+		in.Logf("%s", msg)
 	}
 	return results, findings, nil
+}
+
+// Search finds the suites of in's rendering as the tests parameter says.
+func Search(repo *repofs.Root, in *gate.Input) (*Found, error) {
+	if in.TestsEverywhere() {
+		return SearchWhole(repo, in.Settings.TestFileName, in.Rendered)
+	}
+	dirs := in.TestDirs()
+	suites, err := Discover(repo, dirs, in.Settings.TestFileName)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]bool{}
+	for _, s := range suites {
+		files[s.Path] = true
+	}
+	return &Found{Suites: suites, Where: strings.Join(dirs, ", "), Files: len(files)}, nil
 }
 
 // Findings turns failed suites and rows into findings, one per problem.
@@ -144,4 +169,11 @@ func Count(results []*SuiteResult) Counts {
 		}
 	}
 	return c
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

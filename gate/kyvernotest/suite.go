@@ -82,6 +82,12 @@ func Discover(repo *repofs.Root, dirs []string, fileName string) ([]*Suite, erro
 		}
 	}
 	sort.Strings(files)
+	return loadSuites(repo, files)
+}
+
+// loadSuites loads test files (absolute paths, each inside the repository)
+// through the repository's confined view, and checks each suite's paths.
+func loadSuites(repo *repofs.Root, files []string) ([]*Suite, error) {
 	var suites []*Suite
 	for _, f := range files {
 		rel := repo.Rel(f)
@@ -253,13 +259,18 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	if len(s.Test.Results) == 0 {
 		return res
 	}
-	pols, subs, err := suitePolicies(s, ov)
+	docs, subs, err := substitute(s.Repo, path.GetFullPaths(s.Test.Policies, s.Dir(), false), ov)
 	if err != nil {
-		res.Err = err
+		res.Err = fmt.Errorf("policies: %w", err)
 		return res
 	}
 	if ov != nil && len(subs) == 0 {
 		res.Skipped = "none of its policies is in this overlay"
+		return res
+	}
+	pols, err := loadPolicies(docs)
+	if err != nil {
+		res.Err = err
 		return res
 	}
 	excs, esubs, err := suiteExceptions(s, ov)
@@ -277,14 +288,10 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	return res
 }
 
-// suitePolicies loads the suite's policy files, substituting overlay
-// objects. Any document Kyverno's loader drops is an error here.
-func suitePolicies(s *Suite, ov *Overlay) (*Policies, []Object, error) {
-	paths := path.GetFullPaths(s.Test.Policies, s.Dir(), false)
-	docs, subs, err := substitute(s.Repo, paths, ov)
-	if err != nil {
-		return nil, nil, fmt.Errorf("policies: %w", err)
-	}
+// loadPolicies loads the documents of a suite's policy files (overlay
+// objects already substituted). Any document Kyverno's loader drops is an
+// error here.
+func loadPolicies(docs [][]byte) (*Policies, error) {
 	// Upstream's loader records any other document (a kustomization in a
 	// policy folder, say) as a non-fatal error and ignores it; only policy
 	// documents go to the loader here, so that its errors can be fatal.
@@ -296,16 +303,16 @@ func suitePolicies(s *Suite, ov *Overlay) (*Policies, []Object, error) {
 	}
 	pols, err := loadPolicyDocs(bytes.Join(kept, []byte("\n---\n")))
 	if err != nil {
-		return nil, nil, fmt.Errorf("policies: %w", err)
+		return nil, fmt.Errorf("policies: %w", err)
 	}
 	if len(pols.NonFatalErrors) > 0 {
 		var msgs []string
 		for _, e := range pols.NonFatalErrors {
 			msgs = append(msgs, e.Error.Error())
 		}
-		return nil, nil, fmt.Errorf("policies: Kyverno's loader dropped a document (upstream `kyverno test` would silently skip it): %s", strings.Join(msgs, "; "))
+		return nil, fmt.Errorf("policies: Kyverno's loader dropped a document (upstream `kyverno test` would silently skip it): %s", strings.Join(msgs, "; "))
 	}
-	return pols, subs, nil
+	return pols, nil
 }
 
 func suiteExceptions(s *Suite, ov *Overlay) (*Exceptions, []Object, error) {

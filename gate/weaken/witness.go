@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/gate/witness"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 )
@@ -46,6 +47,17 @@ func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyver
 	if in.Settings != nil {
 		opts.TestDirs = in.TestDirs()
 		opts.TestFileName = in.Settings.TestFileName
+		if in.TestsEverywhere() && repo != nil {
+			// The test gate's search: the suites that name a rendered
+			// policy, not every suite of the repository.
+			opts.Suites = func() ([]*kyvernotest.Suite, error) {
+				found, err := kyvernotest.Search(repo, in)
+				if err != nil {
+					return nil, err
+				}
+				return found.Suites, nil
+			}
+		}
 	}
 	if in.Stage != nil {
 		in.Stage("weaken gate: searching for witnesses")

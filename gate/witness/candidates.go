@@ -91,8 +91,14 @@ func loadCandidates(opts *Options) []*candidate {
 
 	files := map[string]*fileInfo{}
 	var suiteFiles []*fileInfo
-	if opts.TestFileName != "" && len(opts.TestDirs) > 0 {
-		suites, err := kyvernotest.Discover(repo, opts.TestDirs, opts.TestFileName)
+	if opts.Suites != nil || opts.TestFileName != "" && len(opts.TestDirs) > 0 {
+		var suites []*kyvernotest.Suite
+		var err error
+		if opts.Suites != nil {
+			suites, err = opts.Suites()
+		} else {
+			suites, err = kyvernotest.Discover(repo, opts.TestDirs, opts.TestFileName)
+		}
 		if err != nil {
 			opts.logf("witness search: finding tests: %v", err)
 		}

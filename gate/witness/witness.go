@@ -47,6 +47,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 )
 
@@ -116,6 +117,9 @@ type Options struct {
 	// resources of every suite found are candidates.
 	TestDirs     []string
 	TestFileName string
+	// Suites, when set, finds the suites instead (TestDirs unused): the
+	// test gate's own search, so that both read the same suites.
+	Suites func() ([]*kyvernotest.Suite, error)
 	// Samples are folders (relative to Root) of extra candidate resources.
 	Samples []string
 	// MaxCandidates bounds how many distinct resources are considered;
