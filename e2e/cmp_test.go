@@ -235,18 +235,24 @@ func TestUnapprovedWeakeningIsRejected(t *testing.T) {
 	defer cancel()
 	msg := rejection(t, generateApp(ctx, t, r, application(t, "production")))
 
-	// What the Application's ComparisonError ends with, verbatim.
+	// What the Application's ComparisonError ends with, verbatim. The
+	// example ships a lock per overlay, so the weakening is found twice:
+	// against the lock, and by production's validateAction floor.
 	wantFirst := "error generating manifests: `kyverno-gate generate` failed exit status 1: " +
-		"kyverno-gate: overlays/production (app policies-production) REJECTED: 1 problem (1 warning)"
+		"kyverno-gate: overlays/production (app policies-production) REJECTED: 2 problems (1 warning)"
 	lines := strings.Split(msg, "\n")
 	if lines[0] != wantFirst {
 		t.Errorf("first line of the error:\n got: %s\nwant: %s", lines[0], wantFirst)
 	}
 	// Where: the overlay line that set Audit, not the base that declares the policy.
-	if len(lines) < 2 || !strings.HasPrefix(lines[1], "- overlays/production/kustomization.yaml:61, ClusterPolicy require-resource-limits, rule check-container-limits: rule check-container-limits resolves to Audit") ||
-		!strings.Contains(lines[1], "production floor validateAction") ||
-		!strings.Contains(lines[1], "add the annotation `approve.kyverno-gate.io/") {
-		t.Errorf("the problem line does not say where, what and what to do:\n%s", msg)
+	const where = "- overlays/production/kustomization.yaml:61, ClusterPolicy require-resource-limits, rule check-container-limits: "
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], where+"effective failure action of rule check-container-limits went from Enforce to Audit") ||
+		!strings.Contains(lines[1], "(baseline: lock overlays/production/kyverno-gate.lock.yaml)") ||
+		!strings.Contains(lines[1], "add the annotation `approve.kyverno-gate.io/") ||
+		!strings.HasPrefix(lines[2], where+"rule check-container-limits resolves to Audit") ||
+		!strings.Contains(lines[2], "production floor validateAction") ||
+		!strings.Contains(lines[2], "add the annotation `approve.kyverno-gate.io/") {
+		t.Errorf("the problem lines do not say where, what and what to do:\n%s", msg)
 	}
 	if strings.Contains(msg, server.workDir) {
 		t.Errorf("the error leaks the sidecar's work dir %s:\n%s", server.workDir, msg)
@@ -264,7 +270,7 @@ func TestApplicationParametersChangeTheRun(t *testing.T) {
 		change func(*v1alpha1.ApplicationSourcePlugin)
 		want   []string // substrings of the error
 	}{
-		{name: "baseline git:HEAD~1 adds the weakening against the previous commit",
+		{name: "baseline git:HEAD~1 compares with the previous commit instead of the lock",
 			change: func(p *v1alpha1.ApplicationSourcePlugin) {
 				setParam(p, param("baseline", "git:HEAD~1"))
 			},

@@ -28,10 +28,17 @@ func TestInstallManifestsRunWhatIsTested(t *testing.T) {
 	readStrict(t, filepath.Join(dir, "values-argo-cd.yaml"), &values)
 
 	pod := patch.Spec.Template.Spec
-	check := func(name string, containers []corev1.Container, volumes []corev1.Volume, automount *bool) {
+	// The kustomize component leaves the pod's own settings to Argo CD's
+	// install.yaml (which mounts no token: examples/install/install_test.go
+	// checks the rendered pod); the chart's default is true, so the values
+	// must turn it off.
+	check := func(name string, containers []corev1.Container, volumes []corev1.Volume, automount *bool, cmName, cmKey string) {
 		t.Run(name, func(t *testing.T) {
-			if automount == nil || *automount {
+			if name == "helm values" && (automount == nil || *automount) {
 				t.Errorf("the sidecar needs no service account token: set automountServiceAccountToken: false")
+			}
+			if name == "kustomize patch" && automount != nil {
+				t.Errorf("the component must not change the repo-server pod's automountServiceAccountToken")
 			}
 			if len(containers) != 1 {
 				t.Fatalf("want the one kyverno-gate container, got %d", len(containers))
@@ -55,8 +62,13 @@ func TestInstallManifestsRunWhatIsTested(t *testing.T) {
 			if mounts["/var/run/argocd"].Name != "var-files" {
 				t.Errorf("var-files (where copyutil puts argocd-cmp-server) not mounted at /var/run/argocd")
 			}
-			if m := mounts["/home/argocd/cmp-server/config/plugin.yaml"]; m.SubPath != "plugin.yaml" || m.Name != "kyverno-gate-cmp" {
-				t.Errorf("plugin.yaml not mounted from the kyverno-gate-cmp ConfigMap: %+v", m)
+			m := mounts["/home/argocd/cmp-server/config/plugin.yaml"]
+			fromCM := false
+			for _, v := range volumes {
+				fromCM = fromCM || v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == cmName
+			}
+			if m.SubPath != cmKey || !fromCM {
+				t.Errorf("plugin.yaml not mounted from key %s of the %s ConfigMap: %+v", cmKey, cmName, m)
 			}
 			tmp := mounts["/tmp"].Name
 			own := false
@@ -79,8 +91,9 @@ func TestInstallManifestsRunWhatIsTested(t *testing.T) {
 			}
 		})
 	}
-	check("kustomize patch", pod.Containers, pod.Volumes, pod.AutomountServiceAccountToken)
-	check("helm values", values.RepoServer.ExtraContainers, values.RepoServer.Volumes, values.RepoServer.AutomountServiceAccountToken)
+	check("kustomize patch", pod.Containers, pod.Volumes, pod.AutomountServiceAccountToken, "kyverno-gate-cmp", "plugin.yaml")
+	// configs.cmp makes the chart write argocd-cmp-cm, one key per plugin.
+	check("helm values", values.RepoServer.ExtraContainers, values.RepoServer.Volumes, values.RepoServer.AutomountServiceAccountToken, "argocd-cmp-cm", "kyverno-gate.yaml")
 }
 
 func readStrict(t *testing.T, path string, into any) {
