@@ -55,5 +55,8 @@ func takesValue(a string) bool {
 	return valueFlags[name]
 }
 
-// valueFlags are the non-parameter flags that take a value.
-var valueFlags = map[string]bool{"output": true, "o": true}
+// valueFlags are the non-parameter flags that take a value (the test
+// command's include kyverno test's: -o/--output-format, -f/--file-name,
+// -t/--test-case-selector).
+var valueFlags = map[string]bool{"output": true, "o": true,
+	"output-format": true, "file-name": true, "f": true, "test-case-selector": true, "t": true}

@@ -133,11 +133,11 @@ func TestProcessLimits(t *testing.T) {
 			environ:  []string{"PARAM_TIMEOUT=40s"},
 			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "huge-plain") + " could not be evaluated: memory use passed the 400 MiB ceiling while rendering ",
 			within: 30 * time.Second},
-		// Kyverno's test runner takes no context: the watchdog writes the
-		// message and exits itself.
-		{name: "memory ceiling, outside the time budget's reach", args: []string{"test", filepath.Join(root, "suites")},
+		// The test command runs under gate.Within too (without a time
+		// budget unless asked): it stops on its usual path, naming the stage.
+		{name: "memory ceiling, test command", args: []string{"test", filepath.Join(root, "suites")},
 			environ:  []string{"PARAM_MAX_MEMORY_MB=400"},
-			wantCode: 2, wantStderr: "kyverno-gate: " + filepath.Join(root, "suites") + " could not be evaluated: memory use passed the 400 MiB ceiling (raise parameter max-memory-mb",
+			wantCode: 2, wantStderr: "kyverno-gate: tests in " + filepath.Join(root, "suites") + " could not be evaluated: memory use passed the 400 MiB ceiling while running 1 test suite (raise parameter max-memory-mb",
 			within: 30 * time.Second},
 	}
 	for _, tt := range tests {

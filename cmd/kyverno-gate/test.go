@@ -1,143 +1,227 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
+	"io/fs"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 )
+
+// testParams are the parameters the test command uses; the others
+// (baseline, tests, samples, allow-empty, enable-helm) concern renderings
+// and are not offered.
+var testParams = []string{"test-file-name", "allow-no-tests", "timeout", "max-memory-mb", "allow-remote", "log-level", "max-problems", "repo-root"}
 
 func testCommand(stdout, stderr io.Writer, environ []string) *cli.Command {
 	return &cli.Command{
 		Name:      "test",
-		Usage:     "run Kyverno test suites as written, strictly",
+		Usage:     "run Kyverno test suites as written, strictly (a drop-in for kyverno test)",
 		ArgsUsage: "[DIR...]",
 		Description: `Runs every Kyverno test file (cli.kyverno.io/v1alpha1 Test, default name
-kyverno-test.yaml) under each DIR (default: the working directory) with Kyverno's
-own engine, like 'kyverno test', but strictly: an invalid policy, a test file that
-does not load, or an expected fail/warn/error on a resource the rule did not apply
-to is a failure. For repositories without overlays, and for CI.
+kyverno-test.yaml) at any depth under each DIR (default: the working directory)
+with Kyverno's own engine, like 'kyverno test', but strictly: an invalid policy, a
+test file that does not load, or an expected fail/warn/error on a resource the rule
+did not apply to is a failure (docs/strictness.md). For repositories without
+overlays, and for CI: kyverno test's flags work the same (-f, -t, -o, --fail-only,
+--detailed-results, --require-tests, --remove-color).
+
+Output: without -o, a report on stderr (the failures; every result with
+--detailed-results). With -o FORMAT, that format on stdout: text, json, yaml,
+markdown or junit (one JUnit XML document).
+
+Exit codes: 0 every suite passed, 1 a failure (or no test found), 2 could not
+evaluate (a missing DIR, a bad flag, the timeout).
 
 Examples:
    kyverno-gate test tests/
+   kyverno-gate test . --detailed-results -o junit > junit.xml
+   kyverno-gate test . -t policy=require-labels,resource=pod-*
    kyverno-gate test . --output json > results.json`,
-		Flags: append(paramFlags(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text",
-			Usage: "text (a report on stderr) or json (every result on stdout)"}),
+		Flags:        testFlags(),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			s, err := resolve(c, environ)
-			if err != nil {
-				output.Text(stderr, "test", output.Failed, nil, 0, err.Error())
+			fail := func(label, msg string) error {
+				output.Text(stderr, label, output.Failed, nil, 0, msg)
 				return exitError{2}
 			}
+			s, err := resolve(c, environ)
+			if err != nil {
+				return fail("test", err.Error())
+			}
 			format := c.String("output")
-			if format != "text" && format != "json" {
-				output.Text(stderr, "test", output.Failed, nil, 0, fmt.Sprintf("unknown output format %q (text, json)", format))
-				return exitError{2}
+			if !c.IsSet("output") {
+				format = ""
+			}
+			if format != "" && !validTestFormat(format) {
+				return fail("test", fmt.Sprintf("unknown output format %q (%s)", format, strings.Join(testFormats, ", ")))
+			}
+			sel, err := kyvernotest.ParseSelector(c.String("test-case-selector"))
+			if err != nil {
+				return fail("test", "--test-case-selector: "+err.Error())
 			}
 			logger := newLogger(stderr, s.LogLevel)
 			dirs := c.Args().Slice()
 			if len(dirs) == 0 {
 				dirs = []string{"."}
 			}
-			var results []*kyvernotest.SuiteResult
-			for _, d := range dirs {
-				// Test files name paths relative to themselves, often
-				// ../policies: the root is the repository's, as for
-				// generate, and nothing outside it is read.
-				root, err := s.Root(d)
-				var repo *repofs.Root
-				if err == nil {
-					repo, err = repofs.Open(root, repofs.Limits{})
-				}
-				abs, _ := filepath.Abs(d)
-				if err == nil && !repo.IsDir(abs) {
-					err = fmt.Errorf("%s is not a folder (or does not exist)", d)
-				}
-				if err != nil {
-					output.Text(stderr, d, output.Failed, nil, 0, err.Error())
-					return exitError{2}
-				}
-				suites, err := kyvernotest.Discover(repo, []string{abs}, s.TestFileName)
-				if err != nil {
-					output.Text(stderr, d, output.Failed, nil, 0, err.Error())
-					return exitError{2}
-				}
-				results = append(results, kyvernotest.Run(suites, nil)...)
+			label := "tests in " + strings.Join(dirs, ", ")
+			run := &testRun{Label: label, Detailed: c.Bool("detailed-results"), FailOnly: c.Bool("fail-only"), MaxProblems: s.MaxProblems}
+
+			// The time budget applies when it is asked for: kyverno test
+			// has none, and a CI run of a whole repository takes its time.
+			ctx, stop := signal.NotifyContext(limits, syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			budget := time.Duration(0)
+			if s.Origin["timeout"] != "default" {
+				budget = s.Timeout
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, budget)
+				defer cancel()
 			}
-			counts := kyvernotest.Count(results)
-			logger.Infof("%d suites, %d results", counts.Suites, counts.Results)
-			if format == "json" {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(testReport(results, counts)); err != nil {
-					return exitError{2}
+			stages := &gate.Stages{}
+			err = gate.Within(ctx, budget, stages, func() error {
+				var suites []*kyvernotest.Suite
+				for _, d := range dirs {
+					stages.Set("finding the tests in " + d)
+					found, err := findTests(s.TestFileName, d, s.Root)
+					if err != nil {
+						return err
+					}
+					suites = append(suites, found...)
 				}
+				suites, run.Unselected = sel.Apply(suites)
+				stages.Set(fmt.Sprintf("running %d test %s", len(suites), plural(len(suites), "suite", "suites")))
+				run.Results = kyvernotest.Run(suites, nil)
+				return nil
+			})
+			if err != nil {
+				var (
+					te *gate.TimeoutError
+					pe *pathError
+				)
+				switch {
+				case errors.As(err, &pe):
+					return fail(label, pe.Error())
+				case errors.As(err, &te):
+					return fail(label, te.Error()+" (raise --timeout, or leave it out: the test command has no time budget unless asked)")
+				}
+				return fail(label, explain(err, logger))
 			}
-			findings := kyvernotest.Findings(results)
-			label := fmt.Sprintf("tests in %v", dirs)
-			if len(dirs) == 1 {
-				label = "tests in " + dirs[0]
-			}
-			detail := fmt.Sprintf("[%d suites, %d results, %d failed; kyverno test would report %d passed, %d failed]",
-				counts.Suites, counts.Results, counts.Failed, counts.UpstreamPassed, counts.UpstreamFailed)
+			run.Counts = kyvernotest.Count(run.Results)
+			run.Findings = kyvernotest.Findings(run.Results)
 			switch {
-			case counts.Suites == 0 && !s.AllowNoTests:
-				output.Text(stderr, label, output.Rejected, []gate.Finding{{Gate: "test", Severity: gate.Error,
-					Message: "no " + s.TestFileName + " found", Hint: "pass the folders that hold the tests, or set --allow-no-tests"}}, s.MaxProblems, "")
-				return exitError{1}
-			case len(findings) > 0:
-				output.Text(stderr, label, output.Rejected, findings, s.MaxProblems, detail)
+			case run.Counts.Suites == 0 && (!s.AllowNoTests || c.Bool("require-tests")):
+				msg, hint := "no "+s.TestFileName+" found", "pass the folders that hold the tests, or set --allow-no-tests"
+				if run.Unselected > 0 {
+					msg = fmt.Sprintf("the test case selector %q picks no result of the %d suites found", c.String("test-case-selector"), run.Unselected)
+					hint = "check the selector's names and patterns, or set --allow-no-tests"
+				}
+				run.Findings = []gate.Finding{{Gate: "test", Severity: gate.Error, Message: msg, Hint: hint}}
+				run.Verdict = output.Rejected
+			case len(run.Findings) > 0:
+				run.Verdict = output.Rejected
+			default:
+				run.Verdict = output.Vetted
+			}
+			// Machine formats (and text when asked for by name) go to
+			// stdout; the report for the person goes to stderr otherwise.
+			if format != "" {
+				if err := run.write(stdout, format); err != nil {
+					return fail(label, "writing the report: "+err.Error())
+				}
+			}
+			if format != "text" {
+				run.write(stderr, "text")
+			}
+			if run.Verdict == output.Rejected {
 				return exitError{1}
 			}
-			output.Text(stderr, label, output.Vetted, nil, 0, detail)
 			return nil
 		},
 	}
 }
 
-// testReport is the JSON form of a test run (schema version 1).
-func testReport(results []*kyvernotest.SuiteResult, c kyvernotest.Counts) any {
-	type row struct {
-		Policy   string `json:"policy"`
-		Rule     string `json:"rule,omitempty"`
-		Resource string `json:"resource"`
-		Expected string `json:"expected"`
-		Got      string `json:"got,omitempty"`
-		Upstream string `json:"upstream"`
-		Reason   string `json:"reason"`
-		Message  string `json:"message,omitempty"`
-		Strict   string `json:"strict,omitempty"`
-		Failed   bool   `json:"failed"`
-	}
-	type suite struct {
-		File    string `json:"file"`
-		Name    string `json:"name"`
-		Skipped string `json:"skipped,omitempty"`
-		Error   string `json:"error,omitempty"`
-		Rows    []row  `json:"results"`
-	}
-	out := struct {
-		Version int                `json:"version"`
-		Counts  kyvernotest.Counts `json:"counts"`
-		Suites  []suite            `json:"suites"`
-	}{Version: 1, Counts: c}
-	for _, r := range results {
-		su := suite{File: r.Suite.Rel, Name: r.Suite.Name(), Skipped: r.Skipped, Rows: []row{}}
-		if r.Err != nil {
-			su.Error = r.Err.Error()
+// testFlags are the test command's flags: the parameters it uses, and
+// kyverno test's own.
+func testFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, f := range paramFlags() {
+		name := f.Names()[0]
+		if !slices.Contains(testParams, name) {
+			continue
 		}
-		for _, x := range r.Rows {
-			su.Rows = append(su.Rows, row{x.Policy, x.Rule, x.Resource, x.Expected, x.Got, x.Upstream, x.Reason, x.Message, x.Strict, x.Failed()})
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			switch name {
+			case "test-file-name":
+				f.Aliases = []string{"file-name", "f"} // kyverno test -f
+			case "timeout":
+				f.Usage = "stop with a clear error after this long (PARAM_TIMEOUT); kyverno test has no time budget, so neither has this command unless asked"
+				f.DefaultText = "none"
+			}
+		case *cli.BoolFlag:
+			if name == "allow-no-tests" {
+				f.Usage = "succeed when no test is found, as kyverno test does without --require-tests (PARAM_ALLOW_NO_TESTS)"
+			}
 		}
-		out.Suites = append(out.Suites, su)
+		flags = append(flags, f)
 	}
-	return out
+	return append(flags,
+		&cli.StringFlag{Name: "output", Aliases: []string{"o", "output-format"},
+			Usage: "write the report in this format on stdout: " + strings.Join(testFormats, ", ") + " (default: text on stderr)"},
+		&cli.BoolFlag{Name: "detailed-results", Usage: "list every result with its message, not only the failures (text); add the message column (markdown, junit)"},
+		&cli.BoolFlag{Name: "fail-only", Usage: "report the failed results only"},
+		&cli.StringFlag{Name: "test-case-selector", Aliases: []string{"t"}, Value: kyvernotest.DefaultSelector,
+			Usage: "run only the results that match, as kyverno test: policy=<pattern>,rule=<pattern>,resource=<pattern> (* and ? as wildcards)"},
+		&cli.BoolFlag{Name: "require-tests", Usage: "fail when no test is found (the default; it overrides --allow-no-tests)"},
+		&cli.BoolFlag{Name: "remove-color", Usage: "accepted for kyverno test's sake: the output has no colour"},
+	)
+}
+
+// pathError is a DIR argument that does not name a folder.
+type pathError struct{ msg string }
+
+func (e *pathError) Error() string { return e.msg }
+
+// findTests loads the test files under dir. Test files name paths
+// relative to themselves, often ../policies: the root is the repository's,
+// as for generate, and nothing outside it is read.
+func findTests(fileName, dir string, rootOf func(string) (string, error)) ([]*kyvernotest.Suite, error) {
+	root, err := rootOf(dir)
+	var repo *repofs.Root
+	if err == nil {
+		repo, err = repofs.Open(root, repofs.Limits{})
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &pathError{dir + " does not exist"}
+		}
+		return nil, err
+	}
+	abs, _ := filepath.Abs(dir)
+	info, err := repo.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &pathError{dir + " does not exist"}
+	case err != nil:
+		return nil, err
+	case !info.IsDir():
+		return nil, &pathError{fmt.Sprintf("%s is a file; kyverno-gate test, like kyverno test, takes folders and runs every %s below them (kyverno-gate test %s)", dir, fileName, filepath.Dir(dir))}
+	}
+	return kyvernotest.Discover(repo, []string{abs}, fileName)
 }

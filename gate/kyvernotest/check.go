@@ -42,6 +42,9 @@ func check(s *Suite, ev *evaluation) []Row {
 			trigger = ev.byOperation[res.Operation]
 		}
 		keys, missing := selectResources(res, ev.target, trigger)
+		if len(s.Resources) > 0 {
+			keys, missing = narrow(s, keys, missing)
+		}
 		for _, m := range missing {
 			rows = append(rows, Row{Policy: res.Policy, Rule: res.Rule, Resource: m, Expected: string(res.Result),
 				Upstream: "pass", Reason: "Not selected",
@@ -242,6 +245,27 @@ func selectResources(res v1alpha1.TestResult, maps ...map[string][]engineapi.Eng
 	}
 	sort.Strings(keys)
 	return keys, missing
+}
+
+// narrow keeps the keys and missing names a selector's resource patterns
+// match.
+func narrow(s *Suite, keys, missing []string) (k, m []string) {
+	for _, key := range keys {
+		parts := strings.Split(key, ",")
+		if len(parts) == 4 && s.selected(parts[2], parts[3]) {
+			k = append(k, key)
+		}
+	}
+	for _, name := range missing {
+		ns, n, ok := strings.Cut(name, "/")
+		if !ok {
+			ns, n = "", name
+		}
+		if s.selected(ns, n) {
+			m = append(m, name)
+		}
+	}
+	return k, m
 }
 
 func matchingRules(name string, rules []engineapi.RuleResponse) []engineapi.RuleResponse {

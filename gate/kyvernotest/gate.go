@@ -119,6 +119,9 @@ func Findings(results []*SuiteResult) []gate.Finding {
 					f.Message += " (" + firstLine(row.Message) + ")"
 				}
 				f.Hint = "the rendered policy no longer behaves as the test expects; fix the overlay or update the test"
+				if len(r.Substituted) == 0 { // run as written (kyverno-gate test)
+					f.Hint = "the policy does not behave as the test expects; fix the policy or update the test"
+				}
 				if strings.Contains(row.Message+row.Reason, "socket: permission denied") {
 					// The process's network filter refused a lookup.
 					f.Hint = "kyverno-gate runs with the network off (parameter allow-remote=false), so a policy cannot look anything up during tests; answer the call in the test file (apiCallResponses, globalContextEntries)"
@@ -135,26 +138,61 @@ func firstLine(s string) string {
 	return s
 }
 
-// Counts sums results the way `kyverno test` reports them, and how
-// kyverno-gate judges them.
+// Counts sums the results of a run: suites, and the results (one per
+// expected result and resource, the rows of `kyverno test`'s table) of the
+// suites that ran, as kyverno-gate judges them and as `kyverno test` would.
 type Counts struct {
-	Suites, Skipped, Errors                 int
-	Results, UpstreamPassed, UpstreamFailed int
-	Failed                                  int // kyverno-gate's failures (rows and suites)
+	Suites  int `json:"suites"`  // suites found (Test documents)
+	Skipped int `json:"skipped"` // suites not run: none of their policies is in the overlay
+	Errors  int `json:"errors"`  // suites that could not run
+	// FailedSuites are the suites that could not run or have a failed result.
+	FailedSuites int `json:"failedSuites"`
+	Results      int `json:"results"`
+	// FailedResults are the results kyverno-gate fails, PassedResults the others.
+	FailedResults int `json:"failedResults"`
+	PassedResults int `json:"passedResults"`
+	// UpstreamPassed and UpstreamFailed count the results as `kyverno test`
+	// would (a skip counts as passed), when it would report them at all
+	// (see UpstreamStop).
+	UpstreamPassed int `json:"upstreamPassed"`
+	UpstreamFailed int `json:"upstreamFailed"`
+	// Failed is every failure kyverno-gate reports: FailedResults plus
+	// Errors.
+	Failed int `json:"failed"`
+	// UpstreamStop, when set, is where and why `kyverno test` would fail as
+	// a whole instead of reporting results, e.g. "before running any suite:
+	// it cannot load the test file tests/x/kyverno-test.yaml".
+	UpstreamStop string `json:"upstreamStop,omitempty"`
 }
 
 // Count returns the totals over results.
 func Count(results []*SuiteResult) Counts {
 	var c Counts
+	var early, stop string
 	for _, r := range results {
 		c.Suites++
 		if r.Skipped != "" {
 			c.Skipped++
 			continue
 		}
+		if r.UpstreamStop != "" {
+			rel := ""
+			if r.Suite != nil {
+				rel = r.Suite.Rel
+			}
+			switch {
+			case r.UpstreamStopsEarly && early == "":
+				early = fmt.Sprintf("before running any suite: %s %s", r.UpstreamStop, rel)
+			case !r.UpstreamStopsEarly && stop == "":
+				stop = fmt.Sprintf("at %s: %s", rel, r.UpstreamStop)
+			}
+		}
 		if r.Err != nil {
 			c.Errors++
 			c.Failed++
+		}
+		if r.Failed() {
+			c.FailedSuites++
 		}
 		for _, row := range r.Rows {
 			c.Results++
@@ -165,10 +203,45 @@ func Count(results []*SuiteResult) Counts {
 			}
 			if row.Failed() {
 				c.Failed++
+				c.FailedResults++
+			} else {
+				c.PassedResults++
 			}
 		}
 	}
+	c.UpstreamStop = early
+	if c.UpstreamStop == "" {
+		c.UpstreamStop = stop
+	}
 	return c
+}
+
+// Summary says what the counts count, for the line after a verdict:
+// "9 suites (1 could not run, 2 failed); 39 results: 3 failed, 36 passed;
+// kyverno test would report 38 passed, 1 failed".
+func (c Counts) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", c.Suites, plural(c.Suites, "suite", "suites"))
+	var parts []string
+	if c.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
+	}
+	if c.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not run", c.Errors))
+	}
+	if n := c.FailedSuites - c.Errors; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d with failed results", n))
+	}
+	if len(parts) > 0 {
+		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+	}
+	fmt.Fprintf(&b, "; %d %s: %d failed, %d passed", c.Results, plural(c.Results, "result", "results"), c.FailedResults, c.PassedResults)
+	if c.UpstreamStop != "" {
+		b.WriteString("; kyverno test would fail " + c.UpstreamStop)
+	} else {
+		fmt.Fprintf(&b, "; kyverno test would report %d passed, %d failed", c.UpstreamPassed, c.UpstreamFailed)
+	}
+	return b.String()
 }
 
 func plural(n int, one, many string) string {

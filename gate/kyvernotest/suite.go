@@ -32,8 +32,12 @@ type Suite struct {
 	Rel  string       // Path relative to the repository root, for messages
 	Test *v1alpha1.Test
 	// Err is why the file did not load, or names a path of it that leaves
-	// the repository (then nothing it names is read).
-	Err error
+	// the repository (then nothing it names is read, and Refused is set).
+	Err     error
+	Refused bool
+	// Resources, when set, are the patterns of a test case selector's
+	// resource= (see Selection): only the resources they match are checked.
+	Resources []string
 }
 
 // Dir is the folder the suite's relative paths start from.
@@ -104,6 +108,7 @@ func loadSuites(repo *repofs.Root, files []string) ([]*Suite, error) {
 			s := &Suite{Repo: repo, Path: f, Rel: rel, Test: tc.Test, Err: tc.Err}
 			if s.Err == nil && s.Test != nil {
 				s.Err = s.confine()
+				s.Refused = s.Err != nil
 			}
 			suites = append(suites, s)
 		}
@@ -193,6 +198,12 @@ type SuiteResult struct {
 	Skipped string
 	// Substituted lists the objects taken from the overlay.
 	Substituted []Object
+	// UpstreamStop, when set, says why upstream `kyverno test` would stop
+	// at this suite and fail as a whole (not report results); Err is set
+	// then. UpstreamStopsEarly: it would stop while loading the test
+	// files, before running any suite.
+	UpstreamStop       string
+	UpstreamStopsEarly bool
 }
 
 // CrashError is a panic inside Kyverno while running a suite: not the test
@@ -243,17 +254,26 @@ func Run(suites []*Suite, ov *Overlay) []*SuiteResult {
 
 func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	res = &SuiteResult{Suite: s}
+	// Upstream fails as a whole on most errors of a suite.
+	stop := func(why string) { res.UpstreamStop = why }
 	defer func() {
 		if v := recover(); v != nil {
 			res.Err = &CrashError{Value: v}
+			stop("it crashes")
+			res.Rows = nil
 		}
 	}()
 	if s.Err != nil {
 		res.Err = fmt.Errorf("the test file does not load: %w", s.Err)
+		if !s.Refused { // a refused path: upstream would read it
+			stop("it cannot load the test file")
+			res.UpstreamStopsEarly = true
+		}
 		return res
 	}
 	if deprecations.CheckTest(io.Discard, s.Path, s.Test) {
 		res.Err = fmt.Errorf("the test file uses a deprecated schema; migrate it as `kyverno test` explains")
+		stop("the test file uses a deprecated schema")
 		return res
 	}
 	if len(s.Test.Results) == 0 {
@@ -262,6 +282,7 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	docs, subs, err := substitute(s.Repo, path.GetFullPaths(s.Test.Policies, s.Dir(), false), ov)
 	if err != nil {
 		res.Err = fmt.Errorf("policies: %w", err)
+		stop("it fails to load the policies")
 		return res
 	}
 	if ov != nil && len(subs) == 0 {
@@ -271,17 +292,23 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 	pols, err := loadPolicies(docs)
 	if err != nil {
 		res.Err = err
+		var dropped *droppedError
+		if !errors.As(err, &dropped) { // upstream prints ERROR and goes on
+			stop("it fails to load the policies")
+		}
 		return res
 	}
 	excs, esubs, err := suiteExceptions(s, ov)
 	if err != nil {
 		res.Err = err
+		stop("it fails to load the exceptions")
 		return res
 	}
 	res.Substituted = append(subs, esubs...)
 	ev, err := evaluate(s, pols, excs)
 	if err != nil {
 		res.Err = err
+		stop("it fails to run the test")
 		return res
 	}
 	res.Rows = check(s, ev)
@@ -310,9 +337,16 @@ func loadPolicies(docs [][]byte) (*Policies, error) {
 		for _, e := range pols.NonFatalErrors {
 			msgs = append(msgs, e.Error.Error())
 		}
-		return nil, fmt.Errorf("policies: Kyverno's loader dropped a document (upstream `kyverno test` would silently skip it): %s", strings.Join(msgs, "; "))
+		return nil, &droppedError{msgs}
 	}
 	return pols, nil
+}
+
+// droppedError is a policy document Kyverno's loader dropped.
+type droppedError struct{ msgs []string }
+
+func (e *droppedError) Error() string {
+	return "policies: Kyverno's loader dropped a document (upstream `kyverno test` would silently skip it): " + strings.Join(e.msgs, "; ")
 }
 
 func suiteExceptions(s *Suite, ov *Overlay) (*Exceptions, []Object, error) {
