@@ -89,41 +89,48 @@ func SearchWhole(repo *repofs.Root, fileName string, rendered *render.Result) (*
 	return found, err
 }
 
-// matcher knows what a rendering is made of.
+// matcher knows what a rendering is made of. Its sets hold paths and
+// every folder above them (up to the root), so that "is this a source, or
+// a folder holding one" is one lookup, whatever the repository's size.
 type matcher struct {
-	root    string
-	dir     string          // rendered folder, absolute
-	names   map[string]bool // names of the rendered Kyverno objects of no known file
-	sources []string        // absolute files the other rendered Kyverno objects come from
-	used    []string        // absolute folders of every source file and kustomization the rendering used
+	root  string
+	dir   string          // rendered folder, absolute
+	names map[string]bool // names of the rendered Kyverno objects of no known file
+	// sources: the absolute files the other rendered Kyverno objects come
+	// from, and the folders above them.
+	sources map[string]bool
+	// used: the folders of every source file and kustomization the
+	// rendering used, and the folders above them.
+	used map[string]bool
 }
 
 func newMatcher(root string, rendered *render.Result) *matcher {
-	m := &matcher{root: root, dir: root, names: map[string]bool{}}
+	m := &matcher{root: root, dir: root, names: map[string]bool{}, sources: map[string]bool{}, used: map[string]bool{}}
 	if rendered == nil {
 		return m
 	}
 	m.dir = filepath.Join(root, rendered.Dir)
-	seen := map[string]bool{}
-	use := func(dir string) {
-		if !seen[dir] {
-			seen[dir] = true
-			m.used = append(m.used, dir)
+	add := func(set map[string]bool, p string) {
+		for ; !set[p] && within(p, root); p = filepath.Dir(p) {
+			set[p] = true
+			if p == root {
+				break
+			}
 		}
 	}
 	for _, r := range rendered.Resources {
 		if r.Source != "" {
 			src := filepath.Join(root, r.Source)
-			use(filepath.Dir(src))
+			add(m.used, filepath.Dir(src))
 			if r.IsKyverno() {
-				m.sources = append(m.sources, src)
+				add(m.sources, src)
 			}
 		} else if r.IsKyverno() {
 			m.names[r.Name] = true
 		}
 		for _, p := range r.Patches {
 			if p.Kustomization != "" {
-				use(filepath.Dir(filepath.Join(root, p.Kustomization)))
+				add(m.used, filepath.Dir(filepath.Join(root, p.Kustomization)))
 			}
 		}
 	}
@@ -139,17 +146,7 @@ func within(p, dir string) bool {
 // kustomization the rendering does not use.
 func (m *matcher) elsewhere(f string, kustomizations map[string]bool) bool {
 	for d := filepath.Dir(f); d != m.root && within(d, m.root); d = filepath.Dir(d) {
-		if !kustomizations[d] || within(m.dir, d) {
-			continue
-		}
-		used := false
-		for _, u := range m.used {
-			if within(u, d) {
-				used = true
-				break
-			}
-		}
-		if !used {
+		if kustomizations[d] && !within(m.dir, d) && !m.used[d] {
 			return true
 		}
 	}
@@ -187,11 +184,8 @@ func (m *matcher) mayCover(f string, data []byte) bool {
 			if strings.Contains(p, "://") {
 				continue
 			}
-			full := filepath.Clean(path.GetFullPath(p, dir))
-			for _, src := range m.sources {
-				if within(src, full) {
-					return true
-				}
+			if m.sources[filepath.Clean(path.GetFullPath(p, dir))] {
+				return true
 			}
 		}
 	}
