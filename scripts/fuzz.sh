@@ -7,8 +7,8 @@
 #
 #   FUZZTIME=60s          time per target (default 10s), seeds included; "500x"
 #                         counts executions instead
-#   FUZZMINIMIZETIME=5s   time to minimise each new input (default 5s; go test's
-#                         default of 60s can eat a short run)
+#   FUZZMINIMIZETIME=1s   time to minimise each new input (default 1s, 0 for none;
+#                         go test's default of 60s can eat a short run)
 #   FUZZ_SKIP=regexp      skip the targets whose "pkg.FuzzName" matches
 #   FUZZ_REPORT=file      also write the summary table (Markdown) there
 #   KYVERNO_GATE_FUZZ_SEEDS=n  corpus files each target takes as seeds (default
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 fuzztime=${FUZZTIME:-10s}
-minimize=${FUZZMINIMIZETIME:-5s}
+minimize=${FUZZMINIMIZETIME:-1s}
 only=${1:-.}
 skip=${FUZZ_SKIP:-}
 log=$(mktemp -d)
