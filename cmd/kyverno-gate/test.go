@@ -63,10 +63,7 @@ Examples:
 			if err != nil {
 				return fail("test", err.Error())
 			}
-			format := c.String("output")
-			if !c.IsSet("output") {
-				format = ""
-			}
+			format := c.String("output") // "": the text report on stderr
 			if format != "" && !validTestFormat(format) {
 				return fail("test", fmt.Sprintf("unknown output format %q (%s)", format, strings.Join(testFormats, ", ")))
 			}
