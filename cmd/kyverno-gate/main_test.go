@@ -221,12 +221,22 @@ func TestShippedPluginConfigAgrees(t *testing.T) {
 		"COPY --from=build /out/kyverno-gate /usr/local/bin/" + settings.Command,
 		"COPY plugin.yaml /home/argocd/cmp-server/config/plugin.yaml",
 		"USER 999:999",
-		"ENV HOME=/tmp",
-		`ENTRYPOINT ["/var/run/argocd/argocd-cmp-server"]`,
-		"CGO_ENABLED=0 go build -trimpath",
+		`ENTRYPOINT ["/usr/local/bin/` + settings.Command + `"]`,
+		"go build -trimpath", // more in TestDockerfileRules
 	} {
 		if !bytes.Contains(dockerfile, []byte(line)) {
 			t.Errorf("Dockerfile lacks %q", line)
+		}
+	}
+	// The image's entrypoint is the CLI; the sidecar runs cmp-server
+	// because the install manifests say so.
+	for _, f := range []string{"argocd-repo-server-patch.yaml", "values-argo-cd.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "install", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("command: [/var/run/argocd/argocd-cmp-server]")) {
+			t.Errorf("examples/install/%s does not run the sidecar as argocd-cmp-server", f)
 		}
 	}
 	if !bytes.Contains(want, []byte("command: ["+settings.Command+", generate]")) {
