@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,11 @@ func TestApplicationSetMakesOneVettedAppPerEnvironment(t *testing.T) {
 			if app.Spec.Source == nil || app.Spec.Source.Plugin == nil || app.Spec.Source.Plugin.Name != "kyverno-gate-v1" {
 				t.Fatalf("not a kyverno-gate Application: %+v", app.Spec.Source)
 			}
+			// The same notification subscriptions as the Application file of
+			// that environment (production: every trigger, out-of-sync included).
+			if got, want := subscriptions(app), subscriptions(application(t, strings.TrimPrefix(app.Name, "policies-"))); !reflect.DeepEqual(got, want) {
+				t.Errorf("notification subscriptions %v, want those of the Application file: %v", got, want)
+			}
 			automated := app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil
 			if production := app.Name == "policies-production"; automated == production {
 				t.Errorf("automated sync = %v; want it everywhere but production", automated)
@@ -62,4 +69,16 @@ func TestApplicationSetMakesOneVettedAppPerEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscriptions returns an Application's notification subscriptions,
+// annotation to channel.
+func subscriptions(app *v1alpha1.Application) map[string]string {
+	out := map[string]string{}
+	for k, v := range app.Annotations {
+		if strings.HasPrefix(k, "notifications.argoproj.io/subscribe.") {
+			out[k] = v
+		}
+	}
+	return out
 }

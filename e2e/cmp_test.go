@@ -239,7 +239,7 @@ func TestUnapprovedWeakeningIsRejected(t *testing.T) {
 	// example ships a lock per overlay, so the weakening is found twice:
 	// against the lock, and by production's validateAction floor.
 	wantFirst := "error generating manifests: `kyverno-gate generate` failed exit status 1: " +
-		"kyverno-gate: overlays/production (app policies-production) REJECTED: 2 problems (1 warning)"
+		"kyverno-gate: overlays/production (app policies-production, revision " + r.git(t, "rev-parse", "--short=7", "HEAD") + ") REJECTED: 2 problems (1 warning)"
 	lines := strings.Split(msg, "\n")
 	if lines[0] != wantFirst {
 		t.Errorf("first line of the error:\n got: %s\nwant: %s", lines[0], wantFirst)
@@ -398,7 +398,8 @@ func TestDeadlines(t *testing.T) {
 		defer cancel()
 		msg := rejection(t, generateApp(ctx, t, r, app))
 		for _, w := range []string{
-			"`kyverno-gate generate` failed exit status 2: kyverno-gate: overlays/production (app policies-production) could not be evaluated: gave up after 2s while rendering",
+			"`kyverno-gate generate` failed exit status 2: kyverno-gate: overlays/production (app policies-production, revision " +
+				r.git(t, "rev-parse", "--short=7", "HEAD") + ") could not be evaluated: gave up after 2s while rendering",
 			"raise parameter timeout",
 		} {
 			if !strings.Contains(msg, w) {
@@ -576,7 +577,7 @@ func TestParallelGenerationsStayIsolated(t *testing.T) {
 		switch {
 		case rn.reject && g.err == nil:
 			t.Errorf("%s of the weakened repo was vetted", rn.env)
-		case rn.reject && !strings.Contains(g.err.Error(), "(app policies-"+rn.env+") REJECTED"):
+		case rn.reject && !strings.Contains(g.err.Error(), "(app policies-"+rn.env+", revision "+rn.repo.git(t, "rev-parse", "--short=7", "HEAD")+") REJECTED"):
 			t.Errorf("%s: wrong rejection: %v", rn.env, g.err)
 		case !rn.reject && g.err != nil:
 			t.Errorf("%s: %v", rn.env, g.err)

@@ -4,6 +4,7 @@ go 1.27.0
 
 require (
 	github.com/argoproj/argo-cd/v3 v3.6.1
+	github.com/argoproj/notifications-engine v0.5.1-0.20260503100631-0cff13b8a717
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4
 	github.com/sirupsen/logrus v1.10.2
 	google.golang.org/grpc v1.84.0
@@ -71,6 +72,7 @@ require (
 	github.com/evanphx/json-patch v5.9.11+incompatible // indirect
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/fatih/camelcase v1.0.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/gfleury/go-bitbucket-v1 v0.0.0-20240917142304-df385efaac68 // indirect

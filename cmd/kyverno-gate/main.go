@@ -249,14 +249,28 @@ func explain(err error, logger *logrus.Logger) string {
 }
 
 // describe names the rendered path the way the reader knows it: Argo CD
-// runs the command inside the app's path, so "." means the source path.
+// runs the command inside the app's path, so "." means the source path;
+// the app and the commit it generates (ARGOCD_APP_REVISION, abbreviated)
+// follow. The commit is the only place a refused revision is named: while
+// generation fails, Argo CD's sync status keeps the branch name, so
+// notifications tell one refusal from the next by this line
+// (examples/policy-repo/argocd/notifications-cm.yaml, oncePer).
 func describe(dir string, s *settings.Settings) string {
 	if (dir == "." || dir == "") && s.App.UnderArgoCD() && s.App.SourcePath != "" {
-		label := s.App.SourcePath
+		var about []string
 		if s.App.Name != "" {
-			label += " (app " + s.App.Name + ")"
+			about = append(about, "app "+s.App.Name)
 		}
-		return label
+		if r := s.App.Revision; r != "" {
+			if len(r) == 40 || len(r) == 64 { // a git object name
+				r = r[:7]
+			}
+			about = append(about, "revision "+r)
+		}
+		if len(about) > 0 {
+			return s.App.SourcePath + " (" + strings.Join(about, ", ") + ")"
+		}
+		return s.App.SourcePath
 	}
 	return dir
 }

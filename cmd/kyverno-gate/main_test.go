@@ -125,7 +125,7 @@ func TestRunsAsArgoCDRunsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = runGate(t, append(environ, "PARAM_ALLOW_NO_TESTS=true", "PARAM_ALLOW_REMOTE=true", "PARAM_TIMEOUT=200ms"), "generate")
-	if code != 2 || stdout != "" || !strings.Contains(stderr, "overlays/prod (app policies-prod) could not be evaluated: gave up after 200ms while rendering") {
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "overlays/prod (app policies-prod, revision 0123456789) could not be evaluated: gave up after 200ms while rendering") {
 		t.Fatalf("code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

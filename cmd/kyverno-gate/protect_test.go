@@ -68,7 +68,7 @@ func argoCDEnviron(t *testing.T, env string, set ...string) []string {
 	}
 	return []string{
 		"ARGOCD_APP_NAME=" + app.Metadata.Name, "ARGOCD_APP_NAMESPACE=kyverno",
-		"ARGOCD_APP_SOURCE_PATH=" + app.Spec.Source.Path, "ARGOCD_APP_REVISION=0123456789abcdef",
+		"ARGOCD_APP_SOURCE_PATH=" + app.Spec.Source.Path, "ARGOCD_APP_REVISION=0123456789abcdef0123456789abcdef01234567",
 		"ARGOCD_APP_PARAMETERS=" + string(params), "NO_COLOR=1",
 	}
 }
@@ -132,7 +132,7 @@ func TestQuickStartRejectsStagingToAuditUnderArgoCD(t *testing.T) {
 	// Before the quick start: no lock, and the example's configuration
 	// (missingBaseline: error) refuses to run an environment unguarded.
 	code, stdout, stderr := generateAsArgoCD(t, root, "staging")
-	if code != 1 || stdout != "" || !strings.Contains(stderr, "overlays/staging (app policies-staging) REJECTED") ||
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "overlays/staging (app policies-staging, revision 0123456) REJECTED") ||
 		!strings.Contains(stderr, "- .kyverno-gate.yaml, environment staging: no baseline: overlays/staging/kyverno-gate.lock.yaml does not exist") || !strings.Contains(stderr, "run `kyverno-gate lock overlays/staging`") {
 		t.Fatalf("without a lock: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -170,7 +170,7 @@ func TestQuickStartRejectsStagingToAuditUnderArgoCD(t *testing.T) {
 		t.Fatalf("staging at Audit: exit %d, stdout %d bytes\n%s", code, len(stdout), stderr)
 	}
 	for _, want := range []string{
-		"kyverno-gate: overlays/staging (app policies-staging) REJECTED",
+		"kyverno-gate: overlays/staging (app policies-staging, revision 0123456) REJECTED",
 		"ClusterPolicy restrict-image-registries, rule validate-registries",
 		"went from Enforce to Audit",
 		"baseline: lock overlays/staging/kyverno-gate.lock.yaml",
@@ -212,7 +212,7 @@ func TestMissingBaselineIsAWarningByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := generateAsArgoCD(t, root, "staging")
-	if code != 0 || stdout == "" || !strings.Contains(stderr, "overlays/staging (app policies-staging) vetted") ||
+	if code != 0 || stdout == "" || !strings.Contains(stderr, "overlays/staging (app policies-staging, revision 0123456) vetted") ||
 		!strings.Contains(stderr, "- warning: .kyverno-gate.yaml, environment staging: no baseline: overlays/staging/kyverno-gate.lock.yaml does not exist") ||
 		!strings.Contains(stderr, "`missingBaseline: error` in .kyverno-gate.yaml makes this a rejection") {
 		t.Errorf("under Argo CD: exit %d\n%s", code, stderr)
