@@ -141,7 +141,7 @@ func TestDiff(t *testing.T) {
 			{class: Weaker, rule: "check-team", field: "spec.rules[check-team]"},
 			{class: Stricter, rule: "require-team", field: "spec.rules[require-team]"},
 		}, true},
-		{"policy-removed", []want{{class: Weaker, kind: cp, policy: "require-owner", field: "", before: "present", after: "absent"}}, true},
+		{"policy-removed", []want{{class: Weaker, kind: cp, policy: "require-owner", field: "", before: "present", after: "absent", message: "was removed, so none of its rules apply any more (neither what it enforced nor what it audited)"}}, true},
 		{"clusterpolicy-to-policy", []want{
 			{class: Weaker, kind: cp, policy: "require-labels", message: "replaced by Policy team-a/require-labels"},
 			{class: Stricter, kind: "Policy", policy: "team-a/require-labels"},
