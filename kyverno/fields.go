@@ -1,6 +1,7 @@
 package kyverno
 
 import (
+	"github.com/kyverno-gate/kyverno-gate/internal/suggest"
 	"reflect"
 	"regexp"
 	"strings"
@@ -123,34 +124,6 @@ func jsonName(f reflect.StructField) (name string, inline bool) {
 	return name, false
 }
 
-// nearest returns the candidate closest to word by edit distance, if close
-// enough to be a plausible typo.
-func nearest(word string, candidates []string) string {
-	best, bestDist := "", len(word)/3+2
-	for _, c := range candidates {
-		if d := levenshtein(strings.ToLower(word), strings.ToLower(c)); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// nearest returns the candidate closest to word, if close enough to be a
+// plausible typo.
+func nearest(word string, candidates []string) string { return suggest.Nearest(word, candidates) }

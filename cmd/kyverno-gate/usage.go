@@ -5,10 +5,11 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/kyverno-gate/kyverno-gate/internal/suggest"
 )
 
 // usageError phrases urfave/cli's flag errors the way a person expects, with
@@ -55,45 +56,7 @@ func unknownCommand(c *cli.Context) error {
 	return fmt.Errorf("%s", msg)
 }
 
-// nearest returns the candidate closest to name (a prefix, or within two
-// edits), "" when none is close.
-func nearest(name string, candidates []string) string {
-	best, bestD := "", 3
-	sort.Strings(candidates)
-	for _, c := range candidates {
-		d := editDistance(name, c)
-		if strings.HasPrefix(c, name) && len(name) >= 2 {
-			d = min(d, 1)
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev[j-1]) // a transposition costs one
-			}
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
+func nearest(name string, candidates []string) string { return suggest.Nearest(name, candidates) }
 
 // revision is the git commit, set by the build (-ldflags "-X
 // main.revision=..."), for builds without Go's VCS stamp (-buildvcs=false).
