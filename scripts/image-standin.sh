@@ -61,13 +61,19 @@ start=$SECONDS
 echo "image-standin: built $IMAGE in $((SECONDS - start)) s"
 
 # What the image promises.
-cfg=$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.User}}|{{json .OCIv1.Config.Entrypoint}}|{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}}|{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' "$IMAGE")
+cfg=$("${B[@]}" inspect --type image --format '{{.OCIv1.Config.User}}|{{.OCIv1.Config.Entrypoint}}|{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}}|{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' "$IMAGE")
 echo "image-standin: user|entrypoint|version|revision = $cfg"
-[ "$cfg" = "999:999|[\"/usr/local/bin/kyverno-gate\"]|$VERSION|$REVISION" ] || { echo "image-standin: unexpected image config" >&2; exit 1; }
+[ "$cfg" = "999:999|[/usr/local/bin/kyverno-gate]|$VERSION|$REVISION" ] || { echo "image-standin: unexpected image config" >&2; exit 1; }
 c=$("${B[@]}" from "$IMAGE")
 m=$("${B[@]}" mount "$c")
-trap '"${B[@]}" umount "$c" >/dev/null; "${B[@]}" rm "$c" >/dev/null' EXIT
+# vfs copies every layer whole: leave no image behind (the cache mounts,
+# under /var/tmp/buildah-cache, keep the next build's compile warm).
+trap '"${B[@]}" umount "$c" >/dev/null; "${B[@]}" rm "$c" >/dev/null
+  "${B[@]}" rmi -f "$IMAGE" localhost/standin-golang:local localhost/standin-static:nonroot >/dev/null
+  "${B[@]}" rmi --prune >/dev/null 2>&1 || true' EXIT
 test -f "$m/home/argocd/cmp-server/config/plugin.yaml"
 cmp "$m/home/argocd/cmp-server/config/plugin.yaml" plugin.yaml
-"$m/usr/local/bin/kyverno-gate" version | tee /dev/stderr | grep -q "$VERSION"
+out=$("$m/usr/local/bin/kyverno-gate" version)
+echo "$out"
+case $out in "kyverno-gate $VERSION"*) ;; *) echo "image-standin: the image's binary is not $VERSION" >&2; exit 1 ;; esac
 echo "image-standin: ok"

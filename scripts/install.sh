@@ -39,4 +39,4 @@ sha256sum -c sum >&2
 tar -xzf "$name" kyverno-gate
 mkdir -p "$BINDIR"
 install -m 0755 kyverno-gate "$BINDIR/kyverno-gate"
-echo "install.sh: installed $BINDIR/kyverno-gate ($("$BINDIR/kyverno-gate" --version))" >&2
+echo "install.sh: installed $BINDIR/kyverno-gate ($("$BINDIR/kyverno-gate" --version | head -n 1))" >&2
