@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
@@ -219,15 +219,15 @@ func contains(xs []string, x string) bool {
 // patchOrigins returns, for each resource of m (in order), the patches of
 // the kustomization chain rooted at dir that apply to it. sources are the
 // resources' declaring files relative to the root.
-func patchOrigins(fs *repofs.Root, dir string, m resmap.ResMap, sources []string) [][]PatchSource {
+func patchOrigins(fs *repofs.Root, dir string, resources []*resource.Resource, sources []string) [][]PatchSource {
 	w := &patchWalker{fs: fs, nodes: map[string]*kustNode{}, files: map[string][]docMeta{}}
 	top := w.node(dir)
-	out := make([][]PatchSource, m.Size())
+	out := make([][]PatchSource, len(resources))
 	if top == nil {
 		return out
 	}
 	chains := map[string][][]*kustNode{}
-	for i, r := range m.Resources() {
+	for i, r := range resources {
 		if sources[i] == "" {
 			continue
 		}

@@ -16,9 +16,11 @@ import (
 	"sync"
 
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
@@ -73,6 +75,11 @@ func (r *Resource) ID() string {
 	return r.Kind + " " + r.Name
 }
 
+// Subject names the resource as findings do.
+func (r *Resource) Subject() report.Subject {
+	return report.Subject{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+}
+
 // Group returns the API group of the resource ("" for the core group).
 func (r *Resource) Group() string {
 	if i := strings.Index(r.APIVersion, "/"); i >= 0 {
@@ -90,6 +97,9 @@ type Result struct {
 	Notes []string
 
 	memo memoTable // see Memo
+	// builds is how many kustomize builds the rendering took (more than
+	// one when a long list was built in slices, chunk.go); for tests.
+	builds int
 }
 
 // Error is a rendering failure that can be shown to a person as is.
@@ -192,7 +202,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func build(fs *repofs.Root, dir string, opts Options, res *Result) ([]*kyaml.RNode, []string, [][]PatchSource, error) {
-	notes, err := scanKustomizations(fs, dir, opts)
+	notes, absorbed, err := scanKustomizations(fs, dir, opts)
 	if err != nil {
 		return nil, nil, nil, asError(fs, err)
 	}
@@ -213,22 +223,67 @@ func build(fs *repofs.Root, dir string, opts Options, res *Result) ([]*kyaml.RNo
 	}
 	keepOrigin := false
 	top := filepath.Join(dir, kustomizationName(fs, dir))
-	rewrite := func(real string, data []byte) ([]byte, error) {
-		if real != top {
-			return data, nil
-		}
-		var kept bool
-		data, kept, err := withOriginAnnotations(data)
-		keepOrigin = kept
-		return data, err
+	if real, err := fs.Resolve(top); err == nil {
+		top = real
 	}
-	m, err := runQuietly(func() (resmap.ResMap, error) { return krusty.MakeKustomizer(ko).Run(fs.Kustomize(rewrite), dir) })
+	// withOrigin wraps a slice's rewrite (nil: none) with the origin
+	// annotations of the top kustomization.
+	withOrigin := func(slice func(string, []byte) ([]byte, error)) func(string, []byte) ([]byte, error) {
+		return func(real string, data []byte) ([]byte, error) {
+			if slice != nil {
+				var err error
+				if data, err = slice(real, data); err != nil {
+					return nil, err
+				}
+			}
+			if real != top {
+				return data, nil
+			}
+			var kept bool
+			data, kept, err := withOriginAnnotations(data)
+			keepOrigin = kept
+			return data, err
+		}
+	}
+	var (
+		resources []*resource.Resource
+		maps      []resmap.ResMap
+	)
+	err = runQuietly(func() error {
+		if !opts.AllowRemote && !opts.EnableHelm {
+			if plan := planChunks(fs, dir, absorbed); plan != nil {
+				var parts [][]*resource.Resource
+				for i := range plan.slices() {
+					m, err := krusty.MakeKustomizer(ko).Run(fs.Kustomize(withOrigin(plan.rewriteFor(i))), dir)
+					if err != nil {
+						parts = nil
+						break // the whole build says what is wrong
+					}
+					maps = append(maps, m)
+					parts = append(parts, m.Resources())
+				}
+				if parts != nil {
+					if all, err := plan.joinSlices(parts); err == nil {
+						resources, res.builds = all, len(parts)
+						return nil
+					}
+				}
+				maps = nil
+			}
+		}
+		m, err := krusty.MakeKustomizer(ko).Run(fs.Kustomize(withOrigin(nil)), dir)
+		if err != nil {
+			return err
+		}
+		maps, resources, res.builds = []resmap.ResMap{m}, m.Resources(), 1
+		return nil
+	})
 	if err != nil {
 		return nil, nil, nil, asError(fs, err)
 	}
-	docs := make([]*kyaml.RNode, 0, m.Size())
-	sources := make([]string, 0, m.Size())
-	for _, r := range m.Resources() {
+	docs := make([]*kyaml.RNode, 0, len(resources))
+	sources := make([]string, 0, len(resources))
+	for _, r := range resources {
 		src := ""
 		if o, err := r.GetOrigin(); err == nil && o != nil && o.Repo == "" {
 			p := o.Path
@@ -243,13 +298,15 @@ func build(fs *repofs.Root, dir string, opts Options, res *Result) ([]*kyaml.RNo
 	}
 	// Read before the origin annotations go: selectors see the object as
 	// kustomize left it.
-	patches := patchOrigins(fs, dir, m, sources)
+	patches := patchOrigins(fs, dir, resources, sources)
 	if !keepOrigin {
-		if err := m.RemoveOriginAnnotations(); err != nil {
-			return nil, nil, nil, err
+		for _, m := range maps {
+			if err := m.RemoveOriginAnnotations(); err != nil {
+				return nil, nil, nil, err
+			}
 		}
 	}
-	for _, r := range m.Resources() {
+	for _, r := range resources {
 		docs = append(docs, &r.RNode)
 	}
 	return docs, sources, patches, nil
@@ -262,7 +319,7 @@ var stderrMu sync.Mutex
 // kustomize prints deprecation warnings straight to os.Stderr, which would
 // push the verdict off the first line of what Argo CD shows. The scan
 // reports the same warnings as notes instead.
-func runQuietly(build func() (resmap.ResMap, error)) (resmap.ResMap, error) {
+func runQuietly(build func() error) error {
 	stderrMu.Lock()
 	defer stderrMu.Unlock()
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)

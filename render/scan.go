@@ -21,7 +21,11 @@ import (
 // kustomize runs, because kustomize fetches remote bases (by exec'ing git) and
 // remote files (over HTTP) as soon as it meets them: the refusal has to come
 // first. It also turns a disabled Helm into a message naming our parameter.
-func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []string, err error) {
+//
+// absorbed reports a kustomization that declares what its parent's
+// accumulator takes over (vars, configurations, crds, openapi), which rules
+// out building in slices (chunk.go).
+func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []string, absorbed bool, err error) {
 	seen := map[string]bool{}
 	var visit func(dir string) error
 	visit = func(dir string) error {
@@ -39,6 +43,9 @@ func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []stri
 		}
 		deprecated := k.CheckDeprecatedFields()
 		k.FixKustomization()
+		if len(k.Vars) > 0 || len(k.Configurations) > 0 || len(k.Crds) > 0 || len(k.OpenAPI) > 0 {
+			absorbed = true
+		}
 		rel := fs.Rel(file)
 		if deprecated != nil {
 			for _, m := range *deprecated {
@@ -132,7 +139,8 @@ func scanKustomizations(fs *repofs.Root, dir string, opts Options) (notes []stri
 		}
 		return nil
 	}
-	return notes, visit(dir)
+	err = visit(dir)
+	return notes, absorbed, err
 }
 
 // readKustomization returns the kustomization file in dir, or nil when dir
