@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // APIVersions warns about rendered kinds that the destination cluster does
@@ -11,18 +13,17 @@ import (
 // policies whose CRDs come from another app, must wait for it).
 type APIVersions struct{}
 
-func (APIVersions) Name() string { return "api-versions" }
+func (APIVersions) Name() report.Gate { return report.GateAPIVersions }
 
-func (APIVersions) Check(_ context.Context, in *Input) ([]Finding, error) {
+func (APIVersions) Check(_ context.Context, in *Input, out *report.Overlay) error {
 	served := in.Settings.App.KubeAPIVersions
 	if len(served) == 0 {
-		return nil, nil
+		return nil
 	}
 	set := make(map[string]bool, len(served))
 	for _, v := range served {
 		set[v] = true
 	}
-	var out []Finding
 	seen := map[string]bool{}
 	for _, r := range in.Rendered.Resources {
 		gvk := r.APIVersion + "/" + r.Kind
@@ -35,11 +36,12 @@ func (APIVersions) Check(_ context.Context, in *Input) ([]Finding, error) {
 		if set[gvk] || (set[r.APIVersion] && !hasKindEntries(served, r.APIVersion)) {
 			continue
 		}
-		out = append(out, Finding{Gate: "api-versions", Severity: Warning, Object: r.ID(),
+		out.Add(report.Finding{Gate: report.GateAPIVersions, Severity: report.Warning,
+			Subject: r.Subject(),
 			Message: fmt.Sprintf("the destination cluster does not serve %s (KUBE_API_VERSIONS)", gvk),
 			Hint:    "install or upgrade the CRDs first (for Kyverno: its Helm chart), or sync them in an earlier wave"})
 	}
-	return out, nil
+	return nil
 }
 
 func hasKindEntries(served []string, gv string) bool {

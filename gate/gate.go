@@ -1,7 +1,8 @@
 // Package gate decides whether a rendering may be synced. A Gate looks at the
-// rendered resources and returns findings; Run runs the gates in order under
-// one deadline, turns a panic into an evaluation error, and sums the findings
-// into a verdict. The gates themselves live in sub-packages so that only the
+// rendered resources and appends findings (package report) to the overlay
+// it judges; Run runs the gates in order, turns a panic into an evaluation
+// error, and sorts the findings; Within bounds the whole run by one
+// deadline. The gates themselves live in sub-packages so that only the
 // ones that need Kyverno link it.
 package gate
 
@@ -11,44 +12,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
-
-// Severity of a finding.
-type Severity string
-
-const (
-	// Error findings reject the rendering.
-	Error Severity = "error"
-	// Warning findings are reported and do not reject.
-	Warning Severity = "warning"
-)
-
-// Finding is one problem a gate found, phrased for the person who must fix it.
-type Finding struct {
-	Gate     string   `json:"gate"`
-	Severity Severity `json:"severity"`
-	File     string   `json:"file,omitempty"`     // source file, relative to the repository root
-	Object   string   `json:"object,omitempty"`   // e.g. "ClusterPolicy require-labels"
-	Rule     string   `json:"rule,omitempty"`     // policy rule or validation
-	Resource string   `json:"resource,omitempty"` // a resource involved, e.g. a test resource
-	// Field is the field of Object the finding is about, as a dotted path
-	// with list items in brackets, by name when they have one, else by
-	// index ("spec.rules[check-team].validate.failureAction",
-	// "metadata.annotations[approve.kyverno-gate.io/3f2a9c1b0d4e]"); ""
-	// when it is about the whole object. Reports use it to find the patch
-	// that introduced the finding.
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"` // what to do next
-}
 
 // Input is what every gate sees.
 type Input struct {
@@ -136,38 +108,14 @@ func (in *Input) TestDirs() []string {
 	return out
 }
 
-// Gate judges a rendering. An error means the gate could not evaluate; a
-// rejection is expressed as Error findings.
+// Gate judges a rendering: it appends its findings to out (a rejection is
+// an Error finding) and fills its own section of out (the test gate Tests,
+// the weaken gate Posture). An error means the gate could not evaluate.
+// What several gates derive from one rendering hangs off that rendering
+// (render.Result.Memo), never off a package variable.
 type Gate interface {
-	Name() string
-	Check(ctx context.Context, in *Input) ([]Finding, error)
-}
-
-// Report is the outcome of Run.
-type Report struct {
-	Findings []Finding
-	Timings  map[string]time.Duration
-}
-
-// Rejected reports whether any finding is an error.
-func (r *Report) Rejected() bool {
-	for _, f := range r.Findings {
-		if f.Severity == Error {
-			return true
-		}
-	}
-	return false
-}
-
-// Count returns the number of findings of severity s.
-func (r *Report) Count(s Severity) int {
-	n := 0
-	for _, f := range r.Findings {
-		if f.Severity == s {
-			n++
-		}
-	}
-	return n
+	Name() report.Gate
+	Check(ctx context.Context, in *Input, out *report.Overlay) error
 }
 
 // TimeoutError says the time budget ran out and what was running then.
@@ -244,65 +192,46 @@ func Within(ctx context.Context, budget time.Duration, stages *Stages, fn func()
 	}
 }
 
-// Run runs gates in order over in and collects their findings. The findings
-// are sorted so that the report is the same on every run.
-func Run(ctx context.Context, in *Input, gates ...Gate) (*Report, error) {
-	rep := &Report{Timings: map[string]time.Duration{}}
+// Run runs gates in order over in, into out, and sorts the findings so
+// that the report is the same on every run.
+func Run(ctx context.Context, in *Input, out *report.Overlay, gates ...Gate) error {
+	if out.Timings == nil {
+		out.Timings = map[report.Gate]time.Duration{}
+	}
 	for _, g := range gates {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		start := time.Now()
-		findings, err := check(ctx, g, in)
-		rep.Timings[g.Name()] = time.Since(start)
+		err := check(ctx, g, in, out)
+		out.Timings[g.Name()] = time.Since(start)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rep.Findings = append(rep.Findings, findings...)
 	}
-	order := map[string]int{}
-	for i, g := range gates {
-		order[g.Name()] = i
-	}
-	SortFindings(rep.Findings, order)
-	return rep, nil
+	report.Sort(out.Findings)
+	return nil
 }
 
 // check runs one gate, turning a panic into an error naming the gate.
-func check(ctx context.Context, g Gate, in *Input) (findings []Finding, err error) {
+func check(ctx context.Context, g Gate, in *Input, out *report.Overlay) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Gate: g.Name(), Value: v, Stack: debug.Stack()}
+			err = &PanicError{Gate: string(g.Name()), Value: v, Stack: debug.Stack()}
 		}
 	}()
 	if in.Stage != nil {
-		in.Stage(g.Name() + " gate")
+		in.Stage(string(g.Name()) + " gate")
 	}
-	return g.Check(ctx, in)
+	return g.Check(ctx, in, out)
 }
 
-// SortFindings orders findings errors first, then by gate (in the order
-// given; unknown gates last), then by place.
-func SortFindings(fs []Finding, gateOrder map[string]int) {
-	rank := func(g string) int {
-		if r, ok := gateOrder[g]; ok {
-			return r
-		}
-		return len(gateOrder)
+// RunOne runs gates over in into a new overlay, for callers (and tests)
+// that judge a rendering with some of the gates only.
+func RunOne(ctx context.Context, in *Input, gates ...Gate) (*report.Overlay, error) {
+	out := &report.Overlay{Path: in.Dir}
+	if err := Run(ctx, in, out, gates...); err != nil {
+		return nil, err
 	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if a.Severity != b.Severity {
-			return a.Severity == Error
-		}
-		if ra, rb := rank(a.Gate), rank(b.Gate); ra != rb {
-			return ra < rb
-		}
-		for _, p := range [][2]string{{a.Gate, b.Gate}, {a.File, b.File}, {a.Object, b.Object}, {a.Rule, b.Rule}, {a.Resource, b.Resource}, {a.Message, b.Message}} {
-			if p[0] != p[1] {
-				return p[0] < p[1]
-			}
-		}
-		return false
-	})
+	return out, nil
 }

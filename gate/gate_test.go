@@ -3,29 +3,34 @@ package gate
 import (
 	"context"
 	"errors"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"strings"
 	"testing"
 	"time"
 )
 
 type fakeGate struct {
-	name string
-	fn   func() ([]Finding, error)
+	name report.Gate
+	fn   func() ([]report.Finding, error)
 }
 
-func (g fakeGate) Name() string                                     { return g.name }
-func (g fakeGate) Check(context.Context, *Input) ([]Finding, error) { return g.fn() }
+func (g fakeGate) Name() report.Gate { return g.name }
+func (g fakeGate) Check(_ context.Context, _ *Input, out *report.Overlay) error {
+	fs, err := g.fn()
+	out.Add(fs...)
+	return err
+}
 
 func TestRunOrdersFindingsAndRecoversPanics(t *testing.T) {
 	gates := []Gate{
-		fakeGate{"validate", func() ([]Finding, error) {
-			return []Finding{{Gate: "validate", Severity: Warning, Message: "w"}, {Gate: "validate", Severity: Error, File: "b", Message: "e2"}}, nil
+		fakeGate{"validate", func() ([]report.Finding, error) {
+			return []report.Finding{{Gate: "validate", Severity: report.Warning, Message: "w"}, {Gate: "validate", Severity: report.Error, File: "b", Message: "e2"}}, nil
 		}},
-		fakeGate{"test", func() ([]Finding, error) {
-			return []Finding{{Gate: "test", Severity: Error, File: "a", Message: "e1"}}, nil
+		fakeGate{"test", func() ([]report.Finding, error) {
+			return []report.Finding{{Gate: "test", Severity: report.Error, File: "a", Message: "e1"}}, nil
 		}},
 	}
-	rep, err := Run(context.Background(), &Input{}, gates...)
+	rep, err := RunOne(context.Background(), &Input{}, gates...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +43,7 @@ func TestRunOrdersFindingsAndRecoversPanics(t *testing.T) {
 		t.Errorf("findings = %v", got)
 	}
 
-	_, err = Run(context.Background(), &Input{}, fakeGate{"boom", func() ([]Finding, error) { panic("nil map") }})
+	_, err = RunOne(context.Background(), &Input{}, fakeGate{"boom", func() ([]report.Finding, error) { panic("nil map") }})
 	var pe *PanicError
 	if !errors.As(err, &pe) || pe.Gate != "boom" {
 		t.Errorf("err = %v, want a PanicError of gate boom", err)

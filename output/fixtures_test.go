@@ -1,5 +1,7 @@
 package output
 
+import "github.com/kyverno-gate/kyverno-gate/report"
+
 // Hand-built reports for the golden tests: a pull request that weakens
 // production (rejected, with an approval to add and a witness, attributed
 // to the overlay's patch; an already approved weakening on its base file;
@@ -23,19 +25,19 @@ const weakenPatch = `- target:
         approve.kyverno-gate.io/3f2a9c1b0d4e: "reason=<why>; ticket=<id>; expires=<YYYY-MM-DD>"
 `
 
-func weakeningReport() *CheckReport {
-	r := &CheckReport{
-		Tool: DefaultTool("v0.6.0"),
-		Overlays: []OverlayResult{
+func weakeningReport() *report.Report {
+	r := &report.Report{
+		Tool: report.DefaultTool("v0.6.0"),
+		Overlays: []report.Overlay{
 			{
 				Path: "overlays/staging", Environment: "staging", Baseline: "git:origin/main",
-				Findings: []Finding{{
-					Gate: "validate", Severity: SeverityWarning, File: "base/validation/restrict-image-registries.yaml", Line: 4,
-					Object:  "ClusterPolicy restrict-image-registries",
+				Findings: []report.Finding{{
+					Gate: "validate", Severity: report.Warning, File: "base/validation/restrict-image-registries.yaml", Line: 4,
+					Subject: report.ParseSubject("ClusterPolicy restrict-image-registries"),
 					Message: "spec.validationFailureAction is deprecated; use validate.failureAction in each rule",
 					Hint:    "move the action into the rules",
 				}},
-				Tests: &TestSummary{Suites: 2, Results: 3, UpstreamPassed: 3, Cases: []TestCase{
+				Tests: &report.TestSummary{Suites: 2, Results: 3, UpstreamPassed: 3, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
@@ -46,52 +48,52 @@ func weakeningReport() *CheckReport {
 			},
 			{
 				Path: "overlays/production", Environment: "production", Baseline: "git:origin/main",
-				Findings: []Finding{
+				Findings: []report.Finding{
 					{
-						Gate: "weaken", Kind: "weaker", Severity: SeverityError,
-						File: "overlays/production/kustomization.yaml", Line: 31, Object: "ClusterPolicy require-labels", Rule: "check-team",
+						Gate: "weaken", Kind: "weaker", Severity: report.Error,
+						File: "overlays/production/kustomization.yaml", Line: 31, Subject: report.ParseSubject("ClusterPolicy require-labels"), Rule: "check-team",
 						Resource: "Pod apps/pod-no-team", Field: "spec.rules[check-team].validate.failureAction",
-						Origin: &Origin{Via: OriginPatch, ObjectFile: "base/validation/require-labels.yaml", ObjectLine: 4,
-							Patch: &PatchRef{Kustomization: "overlays/production/kustomization.yaml", List: "patches", Entry: 0, Type: "json6902",
+						Origin: &report.Origin{Via: report.OriginPatch, ObjectFile: "base/validation/require-labels.yaml", ObjectLine: 4,
+							Patch: &report.PatchRef{Kustomization: "overlays/production/kustomization.yaml", List: "patches", Entry: 0, Type: "json6902",
 								Op: "replace", Path: "/spec/rules/0/validate/failureAction"}},
 						Message: "weakens enforcement (proven by witness): effective failure action of rule check-team went from Enforce to Audit: " +
 							"violations are reported but no longer blocked; now admits tests/require-labels/resource.yaml (Pod apps/pod-no-team), " +
 							"which the baseline denied (baseline: git:origin/main)",
 						Hint:        weakenHint,
 						Fingerprint: "3f2a9c1b0d4e",
-						ApprovalToAdd: &ApprovalSuggestion{
+						ApprovalToAdd: &report.ApprovalSuggestion{
 							Key: "approve.kyverno-gate.io/3f2a9c1b0d4e", Value: "reason=<why>; ticket=<id>; expires=<YYYY-MM-DD>",
 							Object:        "ClusterPolicy require-labels",
-							Target:        &ObjectRef{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "require-labels"},
+							Target:        &report.ObjectRef{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "require-labels"},
 							Kustomization: "overlays/production/kustomization.yaml", Patch: weakenPatch,
 						},
-						Change: &Change{Class: "weaker", Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team",
+						Change: &report.Change{Class: "weaker", Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team",
 							Field: "spec.rules[check-team].validate.failureAction", Before: "Enforce", After: "Audit"},
-						Witness: &Witness{File: "tests/require-labels/resource.yaml", Line: 18, APIVersion: "v1", Kind: "Pod", Namespace: "apps",
+						Witness: &report.Witness{File: "tests/require-labels/resource.yaml", Line: 18, APIVersion: "v1", Kind: "Pod", Namespace: "apps",
 							Name: "pod-no-team", PolicyKind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team",
 							Message: "validation error: label team is required", Exclusive: true},
 					},
 					{
-						Gate: "test", Kind: "failed", Severity: SeverityError, File: "tests/require-labels/kyverno-test.yaml", Line: 12,
-						Object: "policy require-labels", Rule: "check-team", Resource: "pod-no-team",
+						Gate: "test", Kind: "failed", Severity: report.Error, File: "tests/require-labels/kyverno-test.yaml", Line: 12,
+						Subject: report.ParseSubject("policy require-labels"), Rule: "check-team", Resource: "pod-no-team",
 						Message: "expected fail: Want fail, got warn",
 						Hint:    "the rendered policy no longer behaves as the test expects; fix the overlay or update the test",
 					},
 					{
-						Gate: "weaken", Kind: "weaker", Severity: SeverityNote, Approved: true,
-						File: "base/validation/restrict-image-registries.yaml", Line: 21, Object: "ClusterPolicy restrict-image-registries",
+						Gate: "weaken", Kind: "weaker", Severity: report.Note, Approved: true,
+						File: "base/validation/restrict-image-registries.yaml", Line: 21, Subject: report.ParseSubject("ClusterPolicy restrict-image-registries"),
 						Rule: "validate-registries", Field: "spec.rules[validate-registries].match",
-						Origin:      &Origin{Via: OriginObject, ObjectFile: "base/validation/restrict-image-registries.yaml", ObjectLine: 4},
+						Origin:      &report.Origin{Via: report.OriginObject, ObjectFile: "base/validation/restrict-image-registries.yaml", ObjectLine: 4},
 						Message:     "the match of rule validate-registries no longer covers namespace \"legacy\" (| pipes | and <b>tags</b>)",
 						Fingerprint: "9d8e7f6a5b4c",
-						Approval: &Approval{Key: "approve.kyverno-gate.io/9d8e7f6a5b4c", Status: "valid", Reason: "legacy apps migrate in Q3",
+						Approval: &report.Approval{Key: "approve.kyverno-gate.io/9d8e7f6a5b4c", Status: "valid", Reason: "legacy apps migrate in Q3",
 							Ticket: "SEC-42", Expires: "2026-12-31", Object: "ClusterPolicy restrict-image-registries",
 							File: "overlays/production/approvals.yaml"},
-						Change: &Change{Class: "weaker", Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries",
+						Change: &report.Change{Class: "weaker", Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries",
 							Field: "spec.rules[validate-registries].match", Before: "all namespaces", After: "all namespaces except legacy"},
 					},
 				},
-				Tests: &TestSummary{Suites: 2, Results: 3, UpstreamPassed: 2, UpstreamFailed: 1, Failed: 1, Cases: []TestCase{
+				Tests: &report.TestSummary{Suites: 2, Results: 3, UpstreamPassed: 2, UpstreamFailed: 1, Failed: 1, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
@@ -101,20 +103,20 @@ func weakeningReport() *CheckReport {
 				}},
 			},
 		},
-		Posture: NewMatrix(
-			Column{Environment: "staging", Cells: map[PolicyRule]Cell{
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}:                     {Action: "Audit", Change: MarkNone},
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-owner"}:                    {Action: "Audit", Baseline: ActionAbsent, Change: MarkNew},
-				{Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries"}: {Action: "Audit", Change: MarkNone},
-				{Kind: "ValidatingPolicy", Policy: "disallow-latest-tag"}:                                 {Action: "Warn+Audit", Baseline: "Audit", Change: MarkChanged},
-				{Kind: "ClusterPolicy", Policy: "require-resource-limits", Rule: "check-limits"}:          {Action: "Enforce in namespaces [apps-*], otherwise Audit", Change: MarkNone},
+		Posture: report.NewMatrix(
+			report.Column{Environment: "staging", Cells: map[report.PolicyRule]report.Cell{
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}:                     {Action: "Audit", Change: report.MarkNone},
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-owner"}:                    {Action: "Audit", Baseline: report.ActionAbsent, Change: report.MarkNew},
+				{Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries"}: {Action: "Audit", Change: report.MarkNone},
+				{Kind: "ValidatingPolicy", Policy: "disallow-latest-tag"}:                                 {Action: "Warn+Audit", Baseline: "Audit", Change: report.MarkChanged},
+				{Kind: "ClusterPolicy", Policy: "require-resource-limits", Rule: "check-limits"}:          {Action: "Enforce in namespaces [apps-*], otherwise Audit", Change: report.MarkNone},
 			}},
-			Column{Environment: "production", Cells: map[PolicyRule]Cell{
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}:                     {Action: "Audit", Baseline: "Enforce", Change: MarkWeaker, Fingerprints: []string{"3f2a9c1b0d4e"}},
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-owner"}:                    {Action: "Enforce", Baseline: ActionAbsent, Change: MarkNew},
-				{Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries"}: {Action: "Enforce", Change: MarkWeaker, Fingerprints: []string{"9d8e7f6a5b4c"}},
-				{Kind: "ValidatingPolicy", Policy: "disallow-latest-tag"}:                                 {Action: "Deny", Change: MarkNone},
-				{Kind: "ClusterPolicy", Policy: "require-resource-limits", Rule: "check-limits"}:          {Action: "Enforce", Change: MarkStricter, Baseline: "Audit"},
+			report.Column{Environment: "production", Cells: map[report.PolicyRule]report.Cell{
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}:                     {Action: "Audit", Baseline: "Enforce", Change: report.MarkWeaker, Fingerprints: []string{"3f2a9c1b0d4e"}},
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-owner"}:                    {Action: "Enforce", Baseline: report.ActionAbsent, Change: report.MarkNew},
+				{Kind: "ClusterPolicy", Policy: "restrict-image-registries", Rule: "validate-registries"}: {Action: "Enforce", Change: report.MarkWeaker, Fingerprints: []string{"9d8e7f6a5b4c"}},
+				{Kind: "ValidatingPolicy", Policy: "disallow-latest-tag"}:                                 {Action: "Deny", Change: report.MarkNone},
+				{Kind: "ClusterPolicy", Policy: "require-resource-limits", Rule: "check-limits"}:          {Action: "Enforce", Change: report.MarkStricter, Baseline: "Audit"},
 			}},
 		),
 	}
@@ -122,12 +124,12 @@ func weakeningReport() *CheckReport {
 	return r
 }
 
-func cleanReport() *CheckReport {
-	r := &CheckReport{
-		Tool: DefaultTool("v0.6.0"),
-		Overlays: []OverlayResult{
+func cleanReport() *report.Report {
+	r := &report.Report{
+		Tool: report.DefaultTool("v0.6.0"),
+		Overlays: []report.Overlay{
 			{Path: "overlays/staging", Environment: "staging", Baseline: "git:origin/main",
-				Tests: &TestSummary{Suites: 1, Results: 2, UpstreamPassed: 2, Cases: []TestCase{
+				Tests: &report.TestSummary{Suites: 1, Results: 2, UpstreamPassed: 2, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
@@ -135,12 +137,12 @@ func cleanReport() *CheckReport {
 				}}},
 			{Path: "overlays/production", Environment: "production", Baseline: "git:origin/main"},
 		},
-		Posture: NewMatrix(
-			Column{Environment: "staging", Cells: map[PolicyRule]Cell{
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}: {Action: "Audit", Change: MarkNone},
+		Posture: report.NewMatrix(
+			report.Column{Environment: "staging", Cells: map[report.PolicyRule]report.Cell{
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}: {Action: "Audit", Change: report.MarkNone},
 			}},
-			Column{Environment: "production", Cells: map[PolicyRule]Cell{
-				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}: {Action: "Enforce", Change: MarkNone},
+			report.Column{Environment: "production", Cells: map[report.PolicyRule]report.Cell{
+				{Kind: "ClusterPolicy", Policy: "require-labels", Rule: "check-team"}: {Action: "Enforce", Change: report.MarkNone},
 			}},
 		),
 	}
@@ -148,13 +150,13 @@ func cleanReport() *CheckReport {
 	return r
 }
 
-func errorReport() *CheckReport {
-	r := &CheckReport{
-		Tool: DefaultTool("v0.6.0"),
-		Overlays: []OverlayResult{
+func errorReport() *report.Report {
+	r := &report.Report{
+		Tool: report.DefaultTool("v0.6.0"),
+		Overlays: []report.Overlay{
 			{Path: "overlays/development", Environment: "development",
 				Error: "overlays/development/kustomization.yaml: accumulating resources: remote base https://example.com/x refused\n(set allow-remote=true to fetch it)"},
-			{Path: "overlays/plain", Findings: []Finding{{Gate: "test", Severity: SeverityError,
+			{Path: "overlays/plain", Findings: []report.Finding{{Gate: "test", Severity: report.Error,
 				Message: "no Kyverno test covers a policy of this overlay (looked for kyverno-test.yaml in tests)",
 				Hint:    "add kyverno test suites for its policies, point parameter tests at them, or set allow-no-tests=true"}}},
 		},

@@ -2,20 +2,21 @@ package output
 
 import (
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 	"os"
 	"sort"
 	"strings"
 )
 
-// Format writes a CheckReport in one output format. Formats write only the
+// Format writes a report.Report in one output format. Formats write only the
 // report: progress and logs belong on stderr, so the machine formats can
 // be redirected to a file or piped as they are.
 type Format interface {
 	// Name is the name --output takes.
 	Name() string
 	// Write writes r to w; r should be Finalized.
-	Write(w io.Writer, r *CheckReport) error
+	Write(w io.Writer, r *report.Report) error
 }
 
 var formats = map[string]func() Format{

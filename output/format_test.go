@@ -12,11 +12,12 @@ import (
 	"testing"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var goldenReports = map[string]func() *CheckReport{
+var goldenReports = map[string]func() *report.Report{
 	"weakening": weakeningReport,
 	"clean":     cleanReport,
 	"error":     errorReport,
@@ -49,7 +50,7 @@ func formatFor(t *testing.T, name string) Format {
 	return f
 }
 
-func write(t *testing.T, f Format, r *CheckReport) []byte {
+func write(t *testing.T, f Format, r *report.Report) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := f.Write(&b, r); err != nil {
@@ -154,22 +155,22 @@ func TestColour(t *testing.T) {
 
 func TestVerdicts(t *testing.T) {
 	for _, c := range []struct {
-		r    *CheckReport
-		want CheckVerdict
+		r    *report.Report
+		want report.Verdict
 		code int
-	}{{weakeningReport(), VerdictRejected, 1}, {cleanReport(), VerdictVetted, 0}, {errorReport(), VerdictError, 2}} {
+	}{{weakeningReport(), report.Rejected, 1}, {cleanReport(), report.Vetted, 0}, {errorReport(), report.Failed, 2}} {
 		if c.r.Verdict != c.want || c.r.ExitCode != c.code {
 			t.Errorf("verdict %s exit %d, want %s %d", c.r.Verdict, c.r.ExitCode, c.want, c.code)
 		}
 	}
-	if Combine() != VerdictVetted || Combine(VerdictRejected, VerdictError, VerdictVetted) != VerdictError {
+	if report.Combine() != report.Vetted || report.Combine(report.Rejected, report.Failed, report.Vetted) != report.Failed {
 		t.Error("Combine")
 	}
 	// An approved finding and a warning do not reject.
-	r := &CheckReport{Overlays: []OverlayResult{{Path: "o", Findings: []Finding{{Gate: "weaken", Severity: SeverityNote, Approved: true, Message: "m"},
-		{Gate: "validate", Severity: SeverityWarning, Message: "w"}}}}}
+	r := &report.Report{Overlays: []report.Overlay{{Path: "o", Findings: []report.Finding{{Gate: "weaken", Severity: report.Note, Approved: true, Message: "m"},
+		{Gate: "validate", Severity: report.Warning, Message: "w"}}}}}
 	r.Finalize()
-	if r.Verdict != VerdictVetted || r.Overlays[0].Findings[0].ID == "" {
+	if r.Verdict != report.Vetted || r.Overlays[0].Findings[0].ID == "" {
 		t.Errorf("%+v", r)
 	}
 }
@@ -179,7 +180,7 @@ func TestJSONSchemaVersion(t *testing.T) {
 	if err := json.Unmarshal(write(t, JSONFormat{}, weakeningReport()), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc["schemaVersion"] != float64(SchemaVersion) || doc["verdict"] != "rejected" || doc["exitCode"] != float64(1) {
+	if doc["schemaVersion"] != float64(report.SchemaVersion) || doc["verdict"] != "rejected" || doc["exitCode"] != float64(1) {
 		t.Errorf("head: %v %v %v", doc["schemaVersion"], doc["verdict"], doc["exitCode"])
 	}
 	f := doc["overlays"].([]any)[1].(map[string]any)["findings"].([]any)[0].(map[string]any)
@@ -198,8 +199,8 @@ func TestJSONSchemaVersion(t *testing.T) {
 
 // TestGitHubEscaping: data escapes %, CR and LF; properties also : and ,.
 func TestGitHubEscaping(t *testing.T) {
-	r := &CheckReport{Overlays: []OverlayResult{{Path: "o", Findings: []Finding{{
-		Gate: "validate", Severity: SeverityError, File: "a,b:c%.yaml", Line: 3, Object: "ClusterPolicy x,y",
+	r := &report.Report{Overlays: []report.Overlay{{Path: "o", Findings: []report.Finding{{
+		Gate: "validate", Severity: report.Error, File: "a,b:c%.yaml", Line: 3, Subject: report.ParseSubject("ClusterPolicy x,y"),
 		Message: "100% bad\r\nsecond: line, here"}}}}}
 	r.Finalize()
 	got := string(write(t, GitHubFormat{}, r))
@@ -317,9 +318,9 @@ func TestJSONSchema(t *testing.T) {
 // TestJUnitHostileText: CDATA terminators and control characters in
 // messages still give well-formed XML.
 func TestJUnitHostileText(t *testing.T) {
-	r := &CheckReport{Overlays: []OverlayResult{{Path: "o", Findings: []Finding{
-		{Gate: "validate", Severity: SeverityError, Object: "ClusterPolicy \x01x", Message: "a ]]> b \x00 c <d> & e"},
-		{Gate: "validate", Severity: SeverityWarning, Message: "w ]]> \x1b[31m"},
+	r := &report.Report{Overlays: []report.Overlay{{Path: "o", Findings: []report.Finding{
+		{Gate: "validate", Severity: report.Error, Subject: report.ParseSubject("ClusterPolicy \x01x"), Message: "a ]]> b \x00 c <d> & e"},
+		{Gate: "validate", Severity: report.Warning, Message: "w ]]> \x1b[31m"},
 	}}}}
 	r.Finalize()
 	var v struct {

@@ -3,12 +3,13 @@ package output
 import (
 	"bufio"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 	"strings"
 )
 
 // GitHubFormat writes GitHub Actions workflow commands: one annotation per
-// finding on the file and line that introduced it (see Finding.File) (::error for unapproved errors,
+// finding on the file and line that introduced it (see report.Finding.File) (::error for unapproved errors,
 // ::warning for warnings, ::notice for approved findings), and one ::error
 // per overlay that could not be evaluated. Written to a step's standard
 // output, they show on the pull request's changed files.
@@ -36,28 +37,28 @@ func ghCommand(w io.Writer, cmd string, props [][2]string, msg string) {
 	fmt.Fprintf(w, "%s::%s\n", line, ghData.Replace(msg))
 }
 
-func (GitHubFormat) Write(w io.Writer, r *CheckReport) error {
+func (GitHubFormat) Write(w io.Writer, r *report.Report) error {
 	b := bufio.NewWriter(w)
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			ghCommand(b, "error", [][2]string{{"title", "kyverno-gate: " + o.Label() + " could not be evaluated"}}, o.Error)
 		}
 		for j := range o.Findings {
 			f := &o.Findings[j]
 			cmd := "error"
 			switch f.Severity {
-			case SeverityWarning:
+			case report.Warning:
 				cmd = "warning"
-			case SeverityNote:
+			case report.Note:
 				cmd = "notice"
 			}
-			title := "kyverno-gate " + f.Gate
+			title := "kyverno-gate " + string(f.Gate)
 			if f.Approved {
 				title += " (approved)"
 			}
-			if f.Object != "" {
-				title += ": " + f.Object
+			if f.Subject.String() != "" {
+				title += ": " + f.Subject.String()
 				if f.Rule != "" {
 					title += " rule " + f.Rule
 				}
@@ -68,7 +69,7 @@ func (GitHubFormat) Write(w io.Writer, r *CheckReport) error {
 				msg += "\n" + f.Hint
 			}
 			if d := declaredIn(f); d != "" {
-				msg += "\nset by this patch; " + f.Object + " is declared in " + d
+				msg += "\nset by this patch; " + f.Subject.String() + " is declared in " + d
 			}
 			props := [][2]string{{"file", f.File}}
 			if f.File != "" {
@@ -83,9 +84,9 @@ func (GitHubFormat) Write(w io.Writer, r *CheckReport) error {
 
 // declaredIn is "file:line" of the object a finding attributed to a patch
 // is declared in, "" when the finding is on the declaring file.
-func declaredIn(f *Finding) string {
+func declaredIn(f *report.Finding) string {
 	o := f.Origin
-	if o == nil || o.Via != OriginPatch || o.ObjectFile == "" {
+	if o == nil || o.Via != report.OriginPatch || o.ObjectFile == "" {
 		return ""
 	}
 	if o.ObjectLine > 0 {

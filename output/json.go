@@ -2,17 +2,18 @@ package output
 
 import (
 	"encoding/json"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 )
 
-// JSONFormat writes the CheckReport as one indented JSON document (see
-// CheckReport for the schema, versioned by schemaVersion, and
+// JSONFormat writes the report.Report as one indented JSON document (see
+// report.Report for the schema, versioned by schemaVersion, and
 // docs/check-report.md).
 type JSONFormat struct{}
 
 func (JSONFormat) Name() string { return "json" }
 
-func (JSONFormat) Write(w io.Writer, r *CheckReport) error {
+func (JSONFormat) Write(w io.Writer, r *report.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

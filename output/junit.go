@@ -3,6 +3,7 @@ package output
 import (
 	"encoding/xml"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 	"strings"
 )
@@ -76,7 +77,7 @@ func xmlSafe(s string) string {
 	}, s)
 }
 
-func (JUnitFormat) Write(w io.Writer, r *CheckReport) error {
+func (JUnitFormat) Write(w io.Writer, r *report.Report) error {
 	out := junitSuites{Name: "kyverno-gate check"}
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
@@ -88,7 +89,7 @@ func (JUnitFormat) Write(w io.Writer, r *CheckReport) error {
 		if o.Baseline != "" {
 			s.Properties = append(s.Properties, junitProperty{"baseline", o.Baseline})
 		}
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			s.Cases = append(s.Cases, junitCase{Name: "evaluate " + o.Path, Classname: o.Path,
 				Error: &junitProblem{Message: oneLine(o.Error), Type: "error", Text: o.Error}})
 		}
@@ -120,25 +121,25 @@ func (JUnitFormat) Write(w io.Writer, r *CheckReport) error {
 		// Findings.
 		for j := range o.Findings {
 			f := &o.Findings[j]
-			if f.Gate == "test" {
-				pol := strings.TrimPrefix(f.Object, "policy ")
-				if covered[f.File+"\x00"+pol+"\x00"+f.Rule+"\x00"+f.Resource] || (f.Kind == "suite-error" && covered[f.File+"\x00suite"]) {
+			if f.Gate == report.GateTest {
+				pol := f.Subject.Name
+				if covered[f.File+"\x00"+pol+"\x00"+f.Rule+"\x00"+f.Resource] || (f.Kind == report.KindSuiteError && covered[f.File+"\x00suite"]) {
 					continue
 				}
 			}
-			name := f.Gate + ":"
-			for _, p := range []string{f.Object, prefixed("rule ", f.Rule), prefixed("resource ", f.Resource)} {
+			name := string(f.Gate) + ":"
+			for _, p := range []string{f.Subject.String(), prefixed("rule ", f.Rule), prefixed("resource ", f.Resource)} {
 				if p != "" {
 					name += " " + p
 				}
 			}
 			name += " [" + f.ID + "]"
-			jc := junitCase{Name: name, Classname: o.Path + "." + f.Gate, File: f.File, Line: f.Line}
+			jc := junitCase{Name: name, Classname: o.Path + "." + string(f.Gate), File: f.File, Line: f.Line}
 			detail := findingDetail(f)
 			switch f.Severity {
-			case SeverityError:
+			case report.Error:
 				jc.Failure = &junitProblem{Message: oneLine(f.Message), Type: ruleID(f), Text: detail}
-			case SeverityWarning:
+			case report.Warning:
 				jc.SystemOut = &junitText{"warning: " + detail}
 			default:
 				jc.SystemOut = &junitText{"approved: " + detail}
@@ -194,7 +195,7 @@ func prefixed(p, s string) string {
 	return p + s
 }
 
-func testDetail(c TestCase) string {
+func testDetail(c report.TestCase) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "suite: %s\n", c.Suite)
 	for _, kv := range [][2]string{{"policy", c.Policy}, {"rule", c.Rule}, {"resource", c.Resource}, {"expected", c.Expected},
@@ -206,7 +207,7 @@ func testDetail(c TestCase) string {
 	return b.String()
 }
 
-func findingDetail(f *Finding) string {
+func findingDetail(f *report.Finding) string {
 	var b strings.Builder
 	b.WriteString(f.Message + "\n")
 	if p := f.Place(); p != "" {

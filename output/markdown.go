@@ -2,6 +2,7 @@ package output
 
 import (
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 	"sort"
 	"strings"
@@ -26,23 +27,23 @@ const DefaultMarkdownMax = 60000
 
 func (*MarkdownFormat) Name() string { return "markdown" }
 
-func mdVerdict(v CheckVerdict) string {
+func mdVerdict(v report.Verdict) string {
 	switch v {
-	case VerdictVetted:
+	case report.Vetted:
 		return "✅ vetted"
-	case VerdictRejected:
+	case report.Rejected:
 		return "❌ rejected"
 	}
 	return "⚠️ could not be evaluated"
 }
 
-var markEmoji = map[ChangeMark]string{
-	MarkWeaker:   "🔻",
-	MarkUnknown:  "❓",
-	MarkStricter: "🔺",
-	MarkNew:      "🆕",
-	MarkRemoved:  "✖️",
-	MarkChanged:  "✏️",
+var markEmoji = map[report.ChangeMark]string{
+	report.MarkWeaker:   "🔻",
+	report.MarkUnknown:  "❓",
+	report.MarkStricter: "🔺",
+	report.MarkNew:      "🆕",
+	report.MarkRemoved:  "✖️",
+	report.MarkChanged:  "✏️",
 }
 
 // mdEscaper escapes text so that Markdown and HTML in it show as typed.
@@ -81,7 +82,7 @@ func mdFence(s string) string {
 	return fence
 }
 
-func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
+func (m *MarkdownFormat) Write(w io.Writer, r *report.Report) error {
 	limit := m.MaxBytes
 	if limit <= 0 {
 		limit = DefaultMarkdownMax
@@ -92,9 +93,9 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 	fmt.Fprintf(&head, "%s\n## kyverno-gate: %s\n\n", MarkdownMarker, mdVerdict(r.Verdict))
 	errs, warns, notes := 0, 0, 0
 	for i := range r.Overlays {
-		errs += r.Overlays[i].Count(SeverityError)
-		warns += r.Overlays[i].Count(SeverityWarning)
-		notes += r.Overlays[i].Count(SeverityNote)
+		errs += r.Overlays[i].Count(report.Error)
+		warns += r.Overlays[i].Count(report.Warning)
+		notes += r.Overlays[i].Count(report.Note)
 	}
 	var sum []string
 	sum = append(sum, plural(len(r.Overlays), "overlay"))
@@ -114,17 +115,17 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
 		findings := ""
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			findings = mdText(oneLine(o.Error))
 		} else {
 			var fs []string
-			if n := o.Count(SeverityError); n > 0 {
+			if n := o.Count(report.Error); n > 0 {
 				fs = append(fs, plural(n, "problem"))
 			}
-			if n := o.Count(SeverityWarning); n > 0 {
+			if n := o.Count(report.Warning); n > 0 {
 				fs = append(fs, plural(n, "warning"))
 			}
-			if n := o.Count(SeverityNote); n > 0 {
+			if n := o.Count(report.Note); n > 0 {
 				fs = append(fs, fmt.Sprintf("%d approved", n))
 			}
 			findings = strings.Join(fs, ", ")
@@ -133,7 +134,7 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 			}
 		}
 		baseline := "none"
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			baseline = "–"
 		}
 		if o.Baseline != "" {
@@ -155,7 +156,7 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 			matrix.WriteString(" " + mdCell(mdText(e)) + " |")
 		}
 		matrix.WriteString("\n| --- | --- |" + strings.Repeat(" --- |", len(p.Environments)) + "\n")
-		used := map[ChangeMark]bool{}
+		used := map[report.ChangeMark]bool{}
 		for _, row := range p.Rows {
 			fmt.Fprintf(&matrix, "| %s %s | %s |", mdText(row.Kind), mdCell(mdCode(row.Policy)), mdCell(mdCode(row.Rule)))
 			for _, c := range row.Cells {
@@ -167,11 +168,11 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 			matrix.WriteString("\n")
 		}
 		var legend []string
-		for _, mk := range []ChangeMark{MarkWeaker, MarkUnknown, MarkRemoved, MarkStricter, MarkNew, MarkChanged} {
+		for _, mk := range []report.ChangeMark{report.MarkWeaker, report.MarkUnknown, report.MarkRemoved, report.MarkStricter, report.MarkNew, report.MarkChanged} {
 			if used[mk] {
-				desc := map[ChangeMark]string{
-					MarkWeaker: "weaker", MarkUnknown: "unknown (counts as weaker)", MarkRemoved: "removed",
-					MarkStricter: "stricter", MarkNew: "new", MarkChanged: "changed, blocks the same",
+				desc := map[report.ChangeMark]string{
+					report.MarkWeaker: "weaker", report.MarkUnknown: "unknown (counts as weaker)", report.MarkRemoved: "removed",
+					report.MarkStricter: "stricter", report.MarkNew: "new", report.MarkChanged: "changed, blocks the same",
 				}[mk]
 				legend = append(legend, markEmoji[mk]+" "+desc)
 			}
@@ -287,7 +288,7 @@ func (m *MarkdownFormat) Write(w io.Writer, r *CheckReport) error {
 	return err
 }
 
-func envSuffix(o *OverlayResult) string {
+func envSuffix(o *report.Overlay) string {
 	if o.Environment == "" || o.Environment == o.Path {
 		return ""
 	}
@@ -303,9 +304,9 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-func mdCellText(c Cell) string {
+func mdCellText(c report.Cell) string {
 	action := mdText(c.Action)
-	if c.Action == ActionAbsent {
+	if c.Action == report.ActionAbsent {
 		action = "–"
 	}
 	e := markEmoji[c.Change]
@@ -313,27 +314,27 @@ func mdCellText(c Cell) string {
 		return action
 	}
 	s := "**" + action + "** " + e + " " + string(c.Change)
-	if c.Baseline != "" && c.Baseline != c.Action && c.Change != MarkNew {
+	if c.Baseline != "" && c.Baseline != c.Action && c.Change != report.MarkNew {
 		s += " (was " + mdText(c.Baseline) + ")"
 	}
 	return s
 }
 
 // mdFinding is one finding as a list item.
-func mdFinding(f *Finding) string {
+func mdFinding(f *report.Finding) string {
 	icon := "❌"
 	switch f.Severity {
-	case SeverityWarning:
+	case report.Warning:
 		icon = "⚠️"
-	case SeverityNote:
+	case report.Note:
 		icon = "✅ approved"
 	}
 	var where []string
 	if p := f.Place(); p != "" {
 		where = append(where, mdCode(p))
 	}
-	if f.Object != "" {
-		where = append(where, mdText(f.Object))
+	if f.Subject.String() != "" {
+		where = append(where, mdText(f.Subject.String()))
 	}
 	if d := declaredIn(f); d != "" {
 		where = append(where, "declared in "+mdCode(d))
@@ -345,7 +346,7 @@ func mdFinding(f *Finding) string {
 		where = append(where, "resource "+mdCode(f.Resource))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "- %s **%s**", icon, mdText(f.Gate))
+	fmt.Fprintf(&b, "- %s **%s**", icon, mdText(string(f.Gate)))
 	if len(where) > 0 {
 		b.WriteString(" · " + strings.Join(where, " · "))
 	}
@@ -362,7 +363,7 @@ func mdFinding(f *Finding) string {
 	}
 	if s := f.ApprovalToAdd; s != nil && !f.Approved {
 		fmt.Fprintf(&b, "  - to accept it: %s (see the approvals below)\n", mdCode(s.Key))
-	} else if f.Hint != "" && f.Severity != SeverityNote {
+	} else if f.Hint != "" && f.Severity != report.Note {
 		b.WriteString("  - " + mdText(oneLine(f.Hint)) + "\n")
 	}
 	return b.String()

@@ -9,8 +9,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Manifests returns resources as one YAML stream. Callers write it in one
@@ -27,71 +27,65 @@ func Manifests(resources []*render.Resource) []byte {
 	return b.Bytes()
 }
 
-// Verdict is the headline of a run.
-type Verdict string
-
-const (
-	Vetted   Verdict = "vetted"
-	Rejected Verdict = "REJECTED"
-	Failed   Verdict = "could not be evaluated"
-)
-
-// ExitCode is the exit status every subcommand uses for a verdict.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Vetted:
-		return 0
-	case Rejected:
-		return 1
+// Compact writes the short report generate, lock and test print on
+// stderr: one line naming label (the overlay as the reader knows it) with
+// the verdict and the summary sentence, then one line per finding, capped
+// at max so that Argo CD's UI stays readable. Approved findings are not
+// listed (the log says them). detail follows the summary.
+func Compact(w io.Writer, label string, o *report.Overlay, max int, detail string) {
+	head := fmt.Sprintf("kyverno-gate: %s %s", label, o.Verdict.Headline())
+	if o.Verdict == report.Failed {
+		head += ": " + printable(oneLine(o.Error))
 	}
-	return 2
-}
-
-// Text writes the human report: a one-line summary naming the path first,
-// then one line per finding, capped at max so that Argo CD's UI stays
-// readable.
-func Text(w io.Writer, path string, v Verdict, findings []gate.Finding, max int, detail string) {
-	errs, warns := 0, 0
-	for _, f := range findings {
-		if f.Severity == gate.Error {
-			errs++
+	t := o.Tally()
+	t.Approved = 0
+	if s := t.String(); s != "" {
+		if t.Errors > 0 {
+			head += ": " + s
 		} else {
-			warns++
+			head += " (" + s + ")"
 		}
 	}
-	head := fmt.Sprintf("kyverno-gate: %s %s", path, v)
-	switch {
-	case v == Failed:
-		head += ": " + detail
-	case errs > 0:
-		head += fmt.Sprintf(": %s", plural(errs, "problem"))
-	}
-	if warns > 0 {
-		head += fmt.Sprintf(" (%s)", plural(warns, "warning"))
-	}
-	if v != Failed && detail != "" {
+	if o.Verdict != report.Failed && detail != "" {
 		head += " " + detail
 	}
 	fmt.Fprintln(w, head)
-	shown := 0
-	for _, f := range findings {
-		if shown == max {
-			fmt.Fprintf(w, "... and %d more (set parameter max-problems to list them all)\n", len(findings)-shown)
+	var shown []*report.Finding
+	for i := range o.Findings {
+		if o.Findings[i].Severity != report.Note {
+			shown = append(shown, &o.Findings[i])
+		}
+	}
+	for i, f := range shown {
+		if i == max {
+			fmt.Fprintf(w, "... and %d more (set parameter max-problems to list them all)\n", len(shown)-i)
 			break
 		}
-		fmt.Fprintln(w, "- "+Line(f))
-		shown++
+		fmt.Fprintln(w, "- "+findingLine(painter(false), f, ""))
 	}
 }
 
-// Line renders one finding on one line: where, what, and what to do.
-func Line(f gate.Finding) string {
+// Failure is the compact report of a run that could not be evaluated.
+func Failure(w io.Writer, label, msg string) {
+	Compact(w, label, &report.Overlay{Verdict: report.Failed, Error: msg}, 0, "")
+}
+
+// findingLine renders one finding on one line: where, what, and what to
+// do; prefix (e.g. the gate) goes after the severity marker.
+func findingLine(p painter, f *report.Finding, prefix string) string {
 	var parts []string
-	if f.Severity == gate.Warning {
-		parts = append(parts, "warning:")
+	marker := ""
+	switch f.Severity {
+	case report.Warning:
+		marker = p.paint(ansiYellow, "warning:") + " "
+	case report.Note:
+		marker = p.paint(ansiGreen, "approved:") + " "
+	}
+	if prefix != "" {
+		parts = append(parts, prefix)
 	}
 	where := []string{}
-	for _, p := range []string{f.File, f.Object} {
+	for _, p := range []string{f.Place(), f.Subject.String()} {
 		if p != "" {
 			where = append(where, p)
 		}
@@ -109,16 +103,14 @@ func Line(f gate.Finding) string {
 	if f.Hint != "" {
 		parts = append(parts, "→ "+oneLine(f.Hint))
 	}
-	return strings.Join(parts, " ")
+	return marker + printable(strings.Join(parts, " "))
 }
+
+// Line is one finding on one line, as the compact report lists it.
+func Line(f *report.Finding) string { return findingLine(painter(false), f, "") }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
+func plural(n int, word string) string { return report.Plural(n, word) }

@@ -5,18 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 func TestTextCapsProblemsAndLeadsWithTheVerdict(t *testing.T) {
-	var fs []gate.Finding
+	var fs []report.Finding
 	for i := 0; i < 5; i++ {
-		fs = append(fs, gate.Finding{Gate: "test", Severity: gate.Error, File: "tests/a.yaml", Object: "policy p",
+		fs = append(fs, report.Finding{Gate: "test", Severity: report.Error, File: "tests/a.yaml", Subject: report.ParseSubject("policy p"),
 			Rule: "r", Resource: "Pod ns/x", Message: "expected fail:\n  Want fail, got pass", Hint: "fix it"})
 	}
 	var b bytes.Buffer
-	Text(&b, "overlays/prod", Rejected, fs, 3, "")
+	o := &report.Overlay{Findings: fs}
+	o.Finalize()
+	Compact(&b, "overlays/prod", o, 3, "")
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if lines[0] != "kyverno-gate: overlays/prod REJECTED: 5 problems" {
 		t.Errorf("first line = %q", lines[0])
@@ -30,7 +32,7 @@ func TestTextCapsProblemsAndLeadsWithTheVerdict(t *testing.T) {
 }
 
 func TestVerdictExitCodes(t *testing.T) {
-	for v, want := range map[Verdict]int{Vetted: 0, Rejected: 1, Failed: 2} {
+	for v, want := range map[report.Verdict]int{report.Vetted: 0, report.Rejected: 1, report.Failed: 2} {
 		if got := v.ExitCode(); got != want {
 			t.Errorf("%s: exit %d, want %d", v, got, want)
 		}

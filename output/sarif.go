@@ -2,6 +2,7 @@ package output
 
 import (
 	"encoding/json"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"io"
 	"net/url"
 	"regexp"
@@ -11,7 +12,7 @@ import (
 
 // SARIFFormat writes SARIF 2.1.0 (one run, one result per finding) for
 // code scanning: each result points at the file and line that introduced
-// the finding (Finding.File and Line: the overlay patch that sets the
+// the finding (report.Finding.File and Line: the overlay patch that sets the
 // field, else the declaring file; 1 when the line is unknown), relative to
 // the repository root (uriBaseId %SRCROOT%), with the declaring file as a
 // related location when they differ, and carries a stable partial
@@ -153,6 +154,8 @@ var knownRules = map[string]ruleInfo{
 		"An approval annotation names a fingerprint that no current weakening or floor violation has: the change it approved was reverted, locked or changed since. Remove it.", "warning"},
 	"weaken/invalid-approval": {"InvalidApprovalKey", "Annotation is not an approval",
 		"An annotation with the approval prefix does not name a fingerprint; it approves nothing.", "warning"},
+	"weaken/missing-baseline": {"MissingBaseline", "Environment has no baseline",
+		"An environment that .kyverno-gate.yaml declares is generated under Argo CD with nothing to compare with (no lock file, or baseline none), so a weakening would pass unnoticed. Commit a lock file (kyverno-gate lock) or set the baseline parameter.", "warning"},
 	"floor/violation": {"FloorViolation", "Environment floor violated",
 		"The rendering violates a floor that .kyverno-gate.yaml declares for its environment (e.g. every rule enforces). It is rejected unless an approval annotation bound to its fingerprint is added.", "error"},
 	"test/failed": {"KyvernoTestFailed", "Kyverno test fails against the rendered overlay",
@@ -163,17 +166,17 @@ var knownRules = map[string]ruleInfo{
 		"No kyverno test suite covers a policy of this overlay; add suites, point the tests parameter at them, or set allow-no-tests=true.", "error"},
 }
 
-func ruleID(f *Finding) string {
+func ruleID(f *report.Finding) string {
 	if f.Kind == "" {
-		return f.Gate
+		return string(f.Gate)
 	}
-	return f.Gate + "/" + f.Kind
+	return string(f.Gate) + "/" + string(f.Kind)
 }
 
-func ruleFor(id string, f *Finding) sarifRule {
+func ruleFor(id string, f *report.Finding) sarifRule {
 	info, ok := knownRules[id]
 	if !ok {
-		info = ruleInfo{name: pascal(id), short: "Finding of the " + f.Gate + " gate", full: "A finding of kyverno-gate's " + f.Gate + " gate.", level: "error"}
+		info = ruleInfo{name: pascal(id), short: "Finding of the " + string(f.Gate) + " gate", full: "A finding of kyverno-gate's " + string(f.Gate) + " gate.", level: "error"}
 	}
 	return sarifRule{
 		ID: id, Name: info.name,
@@ -181,7 +184,7 @@ func ruleFor(id string, f *Finding) sarifRule {
 		FullDescription:      sarifText{info.full},
 		Help:                 sarifText{info.full},
 		DefaultConfiguration: sarifConfiguration{Level: info.level},
-		Properties:           sarifRuleProps{Tags: []string{"kyverno", "policy", f.Gate}},
+		Properties:           sarifRuleProps{Tags: []string{"kyverno", "policy", string(f.Gate)}},
 	}
 }
 
@@ -203,11 +206,11 @@ func pascal(s string) string {
 	return b.String()
 }
 
-func sarifLevel(s Severity) string {
+func sarifLevel(s report.Severity) string {
 	switch s {
-	case SeverityWarning:
+	case report.Warning:
 		return "warning"
-	case SeverityNote:
+	case report.Note:
 		return "note"
 	}
 	return "error"
@@ -218,7 +221,7 @@ func sarifURI(p string) string {
 	return (&url.URL{Path: strings.TrimPrefix(p, "./")}).EscapedPath()
 }
 
-func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
+func (SARIFFormat) Write(w io.Writer, r *report.Report) error {
 	run := sarifRun{
 		Tool:        sarifTool{Driver: sarifDriver{Name: r.Tool.Name, Version: strings.TrimPrefix(r.Tool.Version, "v"), InformationURI: r.Tool.InformationURI, Rules: []sarifRule{}}},
 		Invocations: []sarifInvocation{{ExecutionSuccessful: true, ExitCode: r.ExitCode}},
@@ -234,7 +237,7 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 	byID := map[string]sarifRule{}
 	for id := range knownRules {
 		g, _, _ := strings.Cut(id, "/")
-		byID[id] = ruleFor(id, &Finding{Gate: g})
+		byID[id] = ruleFor(id, &report.Finding{Gate: report.Gate(g)})
 	}
 	for i := range r.Overlays {
 		for j := range r.Overlays[i].Findings {
@@ -258,7 +261,7 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 	inv := &run.Invocations[0]
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			inv.ExecutionSuccessful = false
 			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
 				Level: "error", Message: sarifText{o.Label() + " could not be evaluated: " + o.Error}})
@@ -285,12 +288,12 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 				// overlay's folder.
 				loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(strings.TrimSuffix(o.Path, "/") + "/"), URIBaseID: "%SRCROOT%"}}
 			}
-			if f.Object != "" {
-				fq := f.Object
+			if f.Subject.String() != "" {
+				fq := f.Subject.String()
 				if f.Rule != "" {
 					fq += "/" + f.Rule
 				}
-				loc.LogicalLocations = []sarifLogicalLocation{{Name: f.Object, FullyQualifiedName: fq, Kind: "resource"}}
+				loc.LogicalLocations = []sarifLogicalLocation{{Name: f.Subject.String(), FullyQualifiedName: fq, Kind: "resource"}}
 			}
 			res.Locations = []sarifLocation{loc}
 			if wt := f.Witness; wt != nil && wt.File != "" {
@@ -300,14 +303,14 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 						Region: &sarifRegion{StartLine: max(wt.Line, 1)}},
 					Message: &sarifText{"witness " + wt.ID() + ": denied by the baseline, admitted now"}})
 			}
-			if o := f.Origin; o != nil && o.Via == OriginPatch && o.ObjectFile != "" {
+			if o := f.Origin; o != nil && o.Via == report.OriginPatch && o.ObjectFile != "" {
 				// The result is on the patch; the object it patches is
 				// declared elsewhere.
 				id := len(res.RelatedLocations) + 1
 				res.RelatedLocations = append(res.RelatedLocations, sarifLocation{ID: &id,
 					PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(o.ObjectFile), URIBaseID: "%SRCROOT%"},
 						Region: &sarifRegion{StartLine: max(o.ObjectLine, 1)}},
-					Message: &sarifText{f.Object + " is declared here"}})
+					Message: &sarifText{f.Subject.String() + " is declared here"}})
 			}
 			if o := f.Origin; o != nil {
 				res.Properties["origin"] = o.Via
@@ -315,7 +318,7 @@ func (SARIFFormat) Write(w io.Writer, r *CheckReport) error {
 			if f.Field != "" {
 				res.Properties["field"] = f.Field
 			}
-			for k, v := range map[string]string{"environment": o.Environment, "kind": f.Kind, "object": f.Object, "rule": f.Rule,
+			for k, v := range map[string]string{"environment": o.Environment, "kind": string(f.Kind), "object": f.Subject.String(), "rule": f.Rule,
 				"resource": f.Resource, "fingerprint": f.Fingerprint} {
 				if v != "" {
 					res.Properties[k] = v

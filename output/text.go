@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // TextFormat is the report for people: the verdict first, then each
@@ -39,29 +39,29 @@ func (p painter) paint(code, s string) string {
 	return code + s + ansiReset
 }
 
-func (p painter) verdict(v CheckVerdict) string {
+func (p painter) verdict(v report.Verdict) string {
 	switch v {
-	case VerdictVetted:
-		return p.paint(ansiGreen, string(Vetted))
-	case VerdictRejected:
-		return p.paint(ansiBold+ansiRed, string(Rejected))
+	case report.Vetted:
+		return p.paint(ansiGreen, report.Vetted.Headline())
+	case report.Rejected:
+		return p.paint(ansiBold+ansiRed, report.Rejected.Headline())
 	}
-	return p.paint(ansiBold+ansiRed, string(Failed))
+	return p.paint(ansiBold+ansiRed, report.Failed.Headline())
 }
 
-func (p painter) mark(m ChangeMark, s string) string {
+func (p painter) mark(m report.ChangeMark, s string) string {
 	switch m {
-	case MarkWeaker, MarkRemoved:
+	case report.MarkWeaker, report.MarkRemoved:
 		return p.paint(ansiRed, s)
-	case MarkUnknown, MarkChanged:
+	case report.MarkUnknown, report.MarkChanged:
 		return p.paint(ansiYellow, s)
-	case MarkStricter, MarkNew:
+	case report.MarkStricter, report.MarkNew:
 		return p.paint(ansiGreen, s)
 	}
 	return s
 }
 
-func (t *TextFormat) Write(w io.Writer, r *CheckReport) error {
+func (t *TextFormat) Write(w io.Writer, r *report.Report) error {
 	colour := t.Colour
 	if colour == nil {
 		colour = func(w io.Writer) bool { return Colour(w, os.Getenv) }
@@ -69,16 +69,15 @@ func (t *TextFormat) Write(w io.Writer, r *CheckReport) error {
 	p := painter(colour(w))
 	b := bufio.NewWriter(w)
 
-	errs, warns, notes, rejected, failed := 0, 0, 0, 0, 0
+	var total report.Tally
+	rejected, failed := 0, 0
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
-		errs += o.Count(SeverityError)
-		warns += o.Count(SeverityWarning)
-		notes += o.Count(SeverityNote)
+		total = total.Add(o.Tally())
 		switch o.Verdict {
-		case VerdictRejected:
+		case report.Rejected:
 			rejected++
-		case VerdictError:
+		case report.Failed:
 			failed++
 		}
 	}
@@ -93,14 +92,8 @@ func (t *TextFormat) Write(w io.Writer, r *CheckReport) error {
 	if failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d not evaluated", failed))
 	}
-	if errs > 0 {
-		parts = append(parts, plural(errs, "problem"))
-	}
-	if warns > 0 {
-		parts = append(parts, plural(warns, "warning"))
-	}
-	if notes > 0 {
-		parts = append(parts, fmt.Sprintf("%d approved", notes))
+	if s := total.String(); s != "" {
+		parts = append(parts, s)
 	}
 	if len(parts) > 0 {
 		head += ": " + strings.Join(parts, ", ")
@@ -111,27 +104,17 @@ func (t *TextFormat) Write(w io.Writer, r *CheckReport) error {
 		o := &r.Overlays[i]
 		fmt.Fprintln(b)
 		line := p.paint(ansiBold, o.Label()) + " " + p.verdict(o.Verdict)
-		if o.Verdict == VerdictError {
+		if o.Verdict == report.Failed {
 			line += ": " + printable(oneLine(o.Error))
 		} else {
-			var ps []string
-			if n := o.Count(SeverityError); n > 0 {
-				ps = append(ps, plural(n, "problem"))
-			}
-			if n := o.Count(SeverityWarning); n > 0 {
-				ps = append(ps, plural(n, "warning"))
-			}
-			if n := o.Count(SeverityNote); n > 0 {
-				ps = append(ps, fmt.Sprintf("%d approved", n))
-			}
-			if len(ps) > 0 {
-				line += ": " + strings.Join(ps, ", ")
+			if t := o.Tally().String(); t != "" {
+				line += ": " + t
 			}
 		}
 		fmt.Fprintln(b, line)
 		if o.Baseline != "" {
 			fmt.Fprintln(b, "  baseline: "+printable(o.Baseline))
-		} else if o.Verdict != VerdictError {
+		} else if o.Verdict != report.Failed {
 			fmt.Fprintln(b, "  baseline: none (no weakening check)")
 		}
 		if t := o.Tests; t != nil {
@@ -159,7 +142,7 @@ func (t *TextFormat) Write(w io.Writer, r *CheckReport) error {
 	return b.Flush()
 }
 
-func testLine(t *TestSummary) string {
+func testLine(t *report.TestSummary) string {
 	s := fmt.Sprintf("%s in %s", plural(t.Results, "result"), plural(t.Suites, "suite"))
 	if t.Skipped > 0 {
 		s += fmt.Sprintf(" (%d skipped)", t.Skipped)
@@ -172,19 +155,8 @@ func testLine(t *TestSummary) string {
 	return s
 }
 
-func textFinding(p painter, f *Finding) string {
-	gf := f.GateFinding()
-	gf.File = f.Place()
-	prefix := ""
-	switch f.Severity {
-	case SeverityNote:
-		gf.Severity = gate.Error
-		prefix = p.paint(ansiGreen, "approved:") + " "
-	case SeverityWarning:
-		gf.Severity = gate.Error
-		prefix = p.paint(ansiYellow, "warning:") + " "
-	}
-	return prefix + f.Gate + ": " + printable(Line(gf))
+func textFinding(p painter, f *report.Finding) string {
+	return findingLine(p, f, string(f.Gate)+":")
 }
 
 // printable drops control characters, so that text from the repository
@@ -199,14 +171,14 @@ func printable(s string) string {
 }
 
 // cellText is a cell for people: the action and, when it changed, how.
-func cellText(c Cell) (string, ChangeMark) {
+func cellText(c report.Cell) (string, report.ChangeMark) {
 	s := c.Action
 	switch c.Change {
-	case "", MarkNone:
+	case "", report.MarkNone:
 		return s, c.Change
-	case MarkNew:
+	case report.MarkNew:
 		return s + " (new)", c.Change
-	case MarkRemoved:
+	case report.MarkRemoved:
 		was := c.Baseline
 		if was == "" {
 			return s + " (removed)", c.Change
@@ -219,17 +191,17 @@ func cellText(c Cell) (string, ChangeMark) {
 	return s + " (" + string(c.Change) + ")", c.Change
 }
 
-func writeTextMatrix(w io.Writer, p painter, m *Matrix) {
+func writeTextMatrix(w io.Writer, p painter, m *report.Matrix) {
 	fmt.Fprintln(w, p.paint(ansiBold, "Posture")+" (effective action per environment; in brackets, the change against its baseline):")
 	header := append([]string{"POLICY / RULE"}, m.Environments...)
 	rows := [][]string{}
-	marks := [][]ChangeMark{}
+	marks := [][]report.ChangeMark{}
 	lastPolicy := ""
 	for _, r := range m.Rows {
 		pol := r.Kind + " " + r.Policy
 		if r.Rule == "" {
 			line := []string{pol}
-			ms := []ChangeMark{""}
+			ms := []report.ChangeMark{""}
 			for _, c := range r.Cells {
 				s, mk := cellText(c)
 				line, ms = append(line, s), append(ms, mk)
@@ -244,7 +216,7 @@ func writeTextMatrix(w io.Writer, p painter, m *Matrix) {
 			lastPolicy = pol
 		}
 		line := []string{"  " + r.Rule}
-		ms := []ChangeMark{""}
+		ms := []report.ChangeMark{""}
 		for _, c := range r.Cells {
 			s, mk := cellText(c)
 			line, ms = append(line, s), append(ms, mk)
@@ -261,7 +233,7 @@ func writeTextMatrix(w io.Writer, p painter, m *Matrix) {
 	}
 	// A policy line with no cells may be wider than the first column:
 	// it is printed alone.
-	writeRow := func(row []string, ms []ChangeMark) {
+	writeRow := func(row []string, ms []report.ChangeMark) {
 		var b strings.Builder
 		for i, c := range row {
 			text := c
@@ -283,7 +255,7 @@ func writeTextMatrix(w io.Writer, p painter, m *Matrix) {
 
 // approvalDetail describes an approval found: its pairs when valid, else
 // its status and why.
-func approvalDetail(a *Approval) string {
+func approvalDetail(a *report.Approval) string {
 	if a.Status != "valid" {
 		if a.Error != "" {
 			return a.Status + ": " + oneLine(a.Error)

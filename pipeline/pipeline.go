@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kyverno-gate/kyverno-gate/attribute"
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
@@ -17,6 +18,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -25,66 +27,17 @@ type Outcome struct {
 	Dir      string // as given by the user, for messages
 	Root     string // the repository root
 	Rendered *render.Result
-	Report   *gate.Report
-
-	// What reports need beyond the findings (check): the baseline the
-	// weakening gate compared with (nil when none) and what it is called,
-	// the weaken and floor gates' evaluations and the Kyverno test results.
-	// Nil when the gate did not run.
-	Baseline     *render.Result
-	BaselineName string
-	Weaken       *weaken.Evaluation
-	Floor        *weaken.Evaluation
-	Tests        []*kyvernotest.SuiteResult
+	// Baseline is the rendering the weakening gate compared with, nil when
+	// none.
+	Baseline *render.Result
+	// Overlay is the result: every gate's findings, attributed to the file
+	// and line that introduced them, the tests and the posture column.
+	Overlay *report.Overlay
 }
 
-// gates returns the gates, in order, that vet a rendering. The weaken,
-// floor and test gates also keep their details in out for reports; their
-// findings are exactly what the plain gates would return.
-func gates(out *Outcome) []gate.Gate {
-	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weakenRecorder{out: out}, floorRecorder{out: out}, testRecorder{out: out}}
-}
-
-type weakenRecorder struct {
-	weaken.Gate
-	out *Outcome
-}
-
-func (g weakenRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	ev, err := g.Gate.Evaluate(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	g.out.Weaken = ev
-	return ev.Findings, nil
-}
-
-type floorRecorder struct {
-	weaken.FloorGate
-	out *Outcome
-}
-
-func (g floorRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	ev, err := g.FloorGate.Evaluate(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	g.out.Floor = ev
-	return ev.Findings, nil
-}
-
-type testRecorder struct {
-	kyvernotest.Gate
-	out *Outcome
-}
-
-func (g testRecorder) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	results, findings, err := g.Gate.Evaluate(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	g.out.Tests = results
-	return findings, nil
+// gates are the gates, in order, that vet a rendering.
+func gates() []gate.Gate {
+	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, weaken.FloorGate{}, kyvernotest.Gate{}}
 }
 
 // EmptyError is a rendering with nothing in it: fatal because Argo CD would
@@ -105,7 +58,7 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	stages := &gate.Stages{}
-	out := &Outcome{Dir: dir, Root: root}
+	out := &Outcome{Dir: dir, Root: root, Overlay: &report.Overlay{Path: filepath.ToSlash(dir)}}
 	err = gate.Within(ctx, s.Timeout, stages, func() error {
 		stages.Set("rendering " + dir)
 		start := time.Now()
@@ -138,7 +91,11 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		if err != nil {
 			return err
 		}
-		out.Baseline, out.BaselineName = base, baseName
+		out.Baseline = base
+		out.Overlay.Path = filepath.ToSlash(res.Dir)
+		if base != nil {
+			out.Overlay.Baseline = baseName
+		}
 		log("baseline: %s", baseName)
 		if base != nil {
 			head := map[string]bool{}
@@ -153,8 +110,13 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		}
 		in := &gate.Input{Root: root, Repo: repo, Dir: res.Dir, Rendered: res, Baseline: base, BaselineName: baseName,
 			Settings: s, Stage: stages.Set, Log: log}
-		out.Report, err = gate.Run(ctx, in, gates(out)...)
-		return err
+		if err := gate.Run(ctx, in, out.Overlay, gates()...); err != nil {
+			return err
+		}
+		stages.Set("attributing the findings")
+		attribute.Overlay(out.Overlay, res, repo)
+		out.Overlay.Finalize()
+		return nil
 	})
 	if err != nil {
 		return nil, err

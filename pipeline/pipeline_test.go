@@ -12,6 +12,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/settings"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // The gates of one run share the Kyverno objects loaded from each rendering
@@ -63,8 +64,8 @@ func checkShared(t *testing.T, repo, dir, base string, flags map[string][]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Baseline == nil || out.Weaken == nil || len(out.Weaken.Items) == 0 {
-		t.Fatalf("the run compared nothing (baseline %v, weaken %+v): the test would prove nothing", out.Baseline != nil, out.Weaken)
+	if out.Baseline == nil || len(out.Overlay.Changes(report.GateWeaken)) == 0 {
+		t.Fatalf("the run compared nothing (baseline %v, findings %+v): the test would prove nothing", out.Baseline != nil, out.Overlay.Findings)
 	}
 	for name, res := range map[string]*render.Result{"head": out.Rendered, "baseline": out.Baseline} {
 		shared, err := kyverno.LoadResult(res)

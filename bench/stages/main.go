@@ -34,6 +34,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -123,16 +124,16 @@ func main() {
 			out, err = pipeline.Run(context.Background(), dir, s, func(string, ...any) {})
 			check(err)
 		})
-		names := make([]string, 0, len(out.Report.Timings))
-		for n := range out.Report.Timings {
-			names = append(names, n)
+		names := make([]string, 0, len(out.Overlay.Timings))
+		for n := range out.Overlay.Timings {
+			names = append(names, string(n))
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Printf("gate %s\t%.3f\n", n, out.Report.Timings[n].Seconds())
+			fmt.Printf("gate %s\t%.3f\n", n, out.Overlay.Timings[report.Gate(n)].Seconds())
 		}
 		fmt.Fprintf(os.Stderr, "stages: %d resources, %d findings, rejected %v\n",
-			len(out.Rendered.Resources), len(out.Report.Findings), out.Report.Rejected())
+			len(out.Rendered.Resources), len(out.Overlay.Findings), out.Overlay.Rejected())
 	default:
 		fatal("unknown stage " + stage)
 	}

@@ -2,28 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
-	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
-	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
-	"github.com/kyverno-gate/kyverno-gate/output/attribute"
-	"github.com/kyverno-gate/kyverno-gate/output/collect"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
-	"github.com/kyverno-gate/kyverno-gate/repoconfig"
-	"github.com/kyverno-gate/kyverno-gate/settings"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 func checkCommand(stdout, stderr io.Writer, environ []string) *cli.Command {
@@ -58,7 +48,7 @@ Examples:
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			fail := func(msg string) error {
-				output.Text(stderr, "check", output.Failed, nil, 0, msg)
+				output.Failure(stderr, "check", msg)
 				return exitError{2}
 			}
 			s, err := resolve(c, environ)
@@ -72,16 +62,30 @@ Examples:
 			logger := newLogger(stderr, s.LogLevel)
 			dirs := c.Args().Slice()
 			if len(dirs) == 0 {
-				if dirs, err = defaultOverlays(s); err != nil {
+				if dirs, err = pipeline.DefaultOverlays(s); err != nil {
 					return fail(err.Error())
 				}
 			}
 			ctx, stop := signal.NotifyContext(limits, syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			report := checkOverlays(ctx, dirs, s, logger)
+			// Overlays share bases, so the same note (a deprecated field in a
+			// base) would be logged once per overlay: log each line once.
+			seen := map[string]bool{}
+			logf := func(format string, args ...any) {
+				if msg := fmt.Sprintf(format, args...); !seen[msg] {
+					seen[msg] = true
+					logger.Info(msg)
+				}
+			}
+			rep := pipeline.Check(ctx, dirs, s, report.DefaultTool(version), logf, func(err error) string { return explain(err, logger) })
+			for _, o := range rep.Overlays {
+				if o.Error != "" {
+					logger.Errorf("%s: could not evaluate: %s", o.Label(), o.Error)
+				}
+			}
 			var failed bool
 			for _, t := range targets {
-				if err := writeTarget(t, report, stdout, stderr); err != nil {
+				if err := writeTarget(t, rep, stdout, stderr); err != nil {
 					logger.Errorf("%v", err)
 					failed = true
 				}
@@ -89,8 +93,8 @@ Examples:
 			if failed {
 				return exitError{2}
 			}
-			if report.ExitCode != 0 {
-				return exitError{report.ExitCode}
+			if rep.ExitCode != 0 {
+				return exitError{rep.ExitCode}
 			}
 			return nil
 		},
@@ -154,7 +158,7 @@ func lookupEnv(environ []string) func(string) string {
 
 // writeTarget writes r in t's format to t's file, else to stdout (stderr
 // for the default text report).
-func writeTarget(t output.Target, r *output.CheckReport, stdout, stderr io.Writer) error {
+func writeTarget(t output.Target, r *report.Report, stdout, stderr io.Writer) error {
 	switch t.File {
 	case "":
 		return t.Format.Write(stdout, r)
@@ -169,151 +173,4 @@ func writeTarget(t output.Target, r *output.CheckReport, stdout, stderr io.Write
 		return fmt.Errorf("writing the %s report: %w", t.Format.Name(), err)
 	}
 	return nil
-}
-
-// defaultOverlays are the paths check judges without arguments: every
-// environment of the repository configuration, else every overlays/*
-// folder of the repository root.
-func defaultOverlays(s *settings.Settings) ([]string, error) {
-	root, err := s.Root(".")
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := repoconfig.Load(root)
-	if err != nil {
-		return nil, err
-	}
-	var dirs []string
-	if cfg != nil && len(cfg.Environments) > 0 {
-		for _, e := range cfg.Environments {
-			dirs = append(dirs, filepath.Join(root, filepath.FromSlash(e.Path)))
-		}
-		return dirs, nil
-	}
-	repo, err := repofs.Open(root, repofs.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	if repo.IsDir("overlays") {
-		if names, err = repo.ReadDir("overlays"); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range names {
-		if p := filepath.Join(root, "overlays", n); !strings.HasPrefix(n, ".") && repo.IsDir(p) {
-			dirs = append(dirs, p)
-		}
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("nothing to check: %s declares no environment and %s has no overlays/* folder (name the PATHs to check)",
-			settings.ConfigFile, root)
-	}
-	return dirs, nil
-}
-
-// checkOverlays runs the pipeline on every dir and builds the finalized
-// report. An overlay that cannot be evaluated is an overlay with an error,
-// the others are still checked.
-func checkOverlays(ctx context.Context, dirs []string, s *settings.Settings, logger *logrus.Logger) *output.CheckReport {
-	report := &output.CheckReport{Tool: output.DefaultTool(version)}
-	var cols []output.Column
-	configs := map[string]*repoconfig.Config{}
-	// Overlays share bases, so the same note (a deprecated field in a base)
-	// would be printed once per overlay: print each line once.
-	seen := map[string]bool{}
-	logf := func(format string, args ...any) {
-		if msg := fmt.Sprintf(format, args...); !seen[msg] {
-			seen[msg] = true
-			logger.Info(msg)
-		}
-	}
-	for _, dir := range dirs {
-		o, root, col := checkOverlay(ctx, dir, s, logger, logf, configs)
-		// Lines are found per overlay: overlays named on the command line
-		// may belong to different repository roots.
-		if root != "" {
-			one := &output.CheckReport{Overlays: []output.OverlayResult{o}}
-			one.Locate(root)
-			o = one.Overlays[0]
-		}
-		report.Overlays = append(report.Overlays, o)
-		if col != nil {
-			cols = append(cols, *col)
-		}
-	}
-	if len(cols) > 0 {
-		report.Posture = output.NewMatrix(cols...)
-	}
-	report.Finalize()
-	return report
-}
-
-// checkOverlay judges one dir: its result, its repository root ("" when
-// unknown) and its posture column (nil when it was not rendered).
-func checkOverlay(ctx context.Context, dir string, s *settings.Settings, logger *logrus.Logger, logf func(string, ...any),
-	configs map[string]*repoconfig.Config) (output.OverlayResult, string, *output.Column) {
-	o := output.OverlayResult{Path: filepath.ToSlash(dir)}
-	root, err := s.Root(dir)
-	if err != nil {
-		o.Error = err.Error()
-		return o, "", nil
-	}
-	if abs, err := filepath.Abs(dir); err == nil {
-		if rel, err := filepath.Rel(root, abs); err == nil {
-			o.Path = filepath.ToSlash(rel)
-		}
-	}
-	cfg, ok := configs[root]
-	if !ok {
-		// An unreadable configuration fails the floor gate; here it only
-		// leaves the environment unnamed.
-		cfg, _ = repoconfig.Load(root)
-		configs[root] = cfg
-	}
-	if e := cfg.EnvironmentFor(o.Path); e != nil {
-		o.Environment = e.Name
-	}
-	out, err := pipeline.Run(ctx, dir, s, logf)
-	if err != nil {
-		o.Error = explain(err, logger)
-		logger.Errorf("%s: could not evaluate: %s", o.Label(), o.Error)
-		return o, root, nil
-	}
-	o.Path = filepath.ToSlash(out.Rendered.Dir)
-	if out.Baseline != nil {
-		o.Baseline = out.BaselineName
-	}
-	var weakenItems, floorItems []weaken.Item
-	if out.Weaken != nil {
-		weakenItems = out.Weaken.Items
-	}
-	if out.Floor != nil {
-		floorItems = out.Floor.Items
-	}
-	o.Findings = collect.Findings(out.Report.Findings, weakenItems, floorItems)
-	// Point each finding at the patch (or declaration) that introduced it;
-	// checkOverlays then finds the remaining lines.
-	attribute.Findings(o.Findings, out.Rendered)
-	if _, ran := out.Report.Timings["test"]; ran {
-		o.Tests = collect.Tests(out.Tests)
-	}
-	head, err := kyverno.LoadResult(out.Rendered)
-	if err != nil {
-		logger.Warnf("%s: no posture: %v", o.Label(), err)
-		return o, root, nil
-	}
-	var base []*kyverno.Object
-	if out.Baseline != nil {
-		if base, err = kyverno.LoadResult(out.Baseline); err != nil {
-			logger.Warnf("%s: no posture: baseline: %v", o.Label(), err)
-			return o, root, nil
-		}
-		if base == nil {
-			base = []*kyverno.Object{} // a baseline with nothing in it
-		}
-	}
-	col := collect.Column(o.Name(), head, base, weakenItems...)
-	return o, root, &col
 }

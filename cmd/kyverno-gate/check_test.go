@@ -10,7 +10,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 
-	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // The example repository as it is: every environment vetted, the report in
@@ -26,16 +26,16 @@ func TestCheckExampleRepo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
-	var r output.CheckReport
+	var r report.Report
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout)
 	}
-	if r.SchemaVersion != output.SchemaVersion || r.Verdict != output.VerdictVetted || r.ExitCode != 0 || len(r.Overlays) != 3 {
+	if r.SchemaVersion != report.SchemaVersion || r.Verdict != report.Vetted || r.ExitCode != 0 || len(r.Overlays) != 3 {
 		t.Fatalf("report: schema %d, verdict %s, exit %d, %d overlays", r.SchemaVersion, r.Verdict, r.ExitCode, len(r.Overlays))
 	}
 	for i, env := range []string{"development", "staging", "production"} {
 		o := r.Overlays[i]
-		if o.Environment != env || o.Path != "overlays/"+env || o.Verdict != output.VerdictVetted || o.Tests == nil || o.Tests.Failed != 0 {
+		if o.Environment != env || o.Path != "overlays/"+env || o.Verdict != report.Vetted || o.Tests == nil || o.Tests.Failed != 0 {
 			t.Errorf("overlay %d: %+v", i, o)
 		}
 	}
@@ -103,11 +103,11 @@ func TestCheckWeakeningAgainstGit(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
-	var r output.CheckReport
+	var r report.Report
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Overlays) != 3 || r.Verdict != output.VerdictRejected {
+	if len(r.Overlays) != 3 || r.Verdict != report.Rejected {
 		t.Fatalf("verdict %s, %d overlays", r.Verdict, len(r.Overlays))
 	}
 	for _, o := range r.Overlays {
@@ -120,12 +120,12 @@ func TestCheckWeakeningAgainstGit(t *testing.T) {
 		}
 	}
 	prod := r.Overlays[2]
-	if prod.Environment != "production" || prod.Verdict != output.VerdictRejected {
+	if prod.Environment != "production" || prod.Verdict != report.Rejected {
 		t.Fatalf("production: %s %s", prod.Environment, prod.Verdict)
 	}
-	var weak *output.Finding
+	var weak *report.Finding
 	for i, f := range prod.Findings {
-		if f.Gate == "weaken" && f.Severity == output.SeverityError && strings.Contains(f.Object, "require-resource-limits") {
+		if f.Gate == "weaken" && f.Severity == report.Error && strings.Contains(f.Subject.String(), "require-resource-limits") {
 			weak = &prod.Findings[i]
 		}
 	}
@@ -136,7 +136,7 @@ func TestCheckWeakeningAgainstGit(t *testing.T) {
 	for _, row := range r.Posture.Rows {
 		if row.Policy == "require-resource-limits" && row.Rule == "check-container-limits" {
 			c := row.Cells[2]
-			cell = c.Action == "Audit" && c.Baseline == "Enforce" && c.Change == output.MarkWeaker
+			cell = c.Action == "Audit" && c.Baseline == "Enforce" && c.Change == report.MarkWeaker
 		}
 	}
 	if !cell {

@@ -85,7 +85,7 @@ func confineProcess(c *cli.Context, s *settings.Settings, stderr io.Writer) erro
 			stopRun(e)
 			time.AfterFunc(memoryGrace, func() {
 				if !memoryReported.Load() {
-					output.Text(stderr, label, output.Failed, nil, 0, explainMemory(e))
+					output.Failure(stderr, label, explainMemory(e))
 				}
 				os.Exit(2)
 			})

@@ -56,7 +56,7 @@ Examples:
 func lockOne(c *cli.Context, dir string, environ []string, stderr io.Writer) int {
 	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
 		// overlays/* may match a README next to the overlays.
-		output.Text(stderr, dir, output.Failed, nil, 0, "not a directory: lock takes overlay folders")
+		output.Failure(stderr, dir, "not a directory: lock takes overlay folders")
 		return 2
 	}
 	v, err := vet(c, dir, environ, stderr, func(s *settings.Settings) error {
@@ -75,10 +75,10 @@ func lockOne(c *cli.Context, dir string, environ []string, stderr io.Writer) int
 	defer v.logs.release()
 	path, err := baseline.WriteLock(v.out.Root, v.out.Rendered.Dir, v.out.Rendered)
 	if err != nil {
-		output.Text(stderr, v.label, output.Failed, nil, 0, "writing the lock: "+err.Error())
+		output.Failure(stderr, v.label, "writing the lock: "+err.Error())
 		return 2
 	}
-	output.Text(stderr, v.label, output.Vetted, v.out.Report.Findings, v.settings.MaxProblems, "")
+	output.Compact(stderr, v.label, v.out.Overlay, v.settings.MaxProblems, "")
 	v.logger.Infof("wrote %s", path)
 	return 0
 }

@@ -25,9 +25,9 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
-	"github.com/kyverno-gate/kyverno-gate/output/attribute"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -141,8 +141,8 @@ Examples:
 				return err
 			}
 			defer v.logs.release()
-			if n := v.out.Report.Count(gate.Warning); n > 0 {
-				output.Text(stderr, v.label, output.Vetted, v.out.Report.Findings, v.settings.MaxProblems, "")
+			if v.out.Overlay.Count(report.Warning) > 0 {
+				output.Compact(stderr, v.label, v.out.Overlay, v.settings.MaxProblems, "")
 			}
 			// Everything passed: write the whole stream at once.
 			if _, err := stdout.Write(output.Manifests(v.out.Rendered.Resources)); err != nil {
@@ -188,7 +188,7 @@ func vet(c *cli.Context, dir string, environ []string, stderr io.Writer, check .
 		}
 	}
 	if err != nil {
-		output.Text(stderr, dir, output.Failed, nil, 0, err.Error())
+		output.Failure(stderr, dir, err.Error())
 		return nil, exitError{2}
 	}
 	// Progress lines wait until the verdict is out: Argo CD shows a failed
@@ -207,17 +207,16 @@ func vet(c *cli.Context, dir string, environ []string, stderr io.Writer, check .
 	defer stop()
 	out, err := pipeline.Run(ctx, dir, s, logger.Infof)
 	if err != nil {
-		output.Text(stderr, label, output.Failed, nil, 0, explain(err, logger))
+		output.Failure(stderr, label, explain(err, logger))
 		held.release()
 		return nil, exitError{2}
 	}
-	if out.Report.Rejected() {
+	if out.Overlay.Rejected() {
 		detail := ""
 		if c.Command.Name == "lock" {
 			detail = "(lock not written)"
 		}
-		findings := attribute.GateFindings(out.Report.Findings, out.Rendered)
-		output.Text(stderr, label, output.Rejected, findings, s.MaxProblems, detail)
+		output.Compact(stderr, label, out.Overlay, s.MaxProblems, detail)
 		held.release()
 		return nil, exitError{1}
 	}

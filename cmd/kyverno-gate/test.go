@@ -20,6 +20,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // testParams are the parameters the test command uses; the others
@@ -56,7 +57,7 @@ Examples:
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			fail := func(label, msg string) error {
-				output.Text(stderr, label, output.Failed, nil, 0, msg)
+				output.Failure(stderr, label, msg)
 				return exitError{2}
 			}
 			s, err := resolve(c, environ)
@@ -128,12 +129,12 @@ Examples:
 					msg = fmt.Sprintf("the test case selector %q picks no result of the %d suites found", c.String("test-case-selector"), run.Unselected)
 					hint = "check the selector's names and patterns, or set --allow-no-tests"
 				}
-				run.Findings = []gate.Finding{{Gate: "test", Severity: gate.Error, Message: msg, Hint: hint}}
-				run.Verdict = output.Rejected
+				run.Findings = []report.Finding{kyvernotest.NoTests(msg, hint)}
+				run.Verdict = report.Rejected
 			case len(run.Findings) > 0:
-				run.Verdict = output.Rejected
+				run.Verdict = report.Rejected
 			default:
-				run.Verdict = output.Vetted
+				run.Verdict = report.Vetted
 			}
 			// Machine formats (and text when asked for by name) go to
 			// stdout; the report for the person goes to stderr otherwise.
@@ -145,7 +146,7 @@ Examples:
 			if format != "text" {
 				run.write(stderr, "text")
 			}
-			if run.Verdict == output.Rejected {
+			if run.Verdict == report.Rejected {
 				return exitError{1}
 			}
 			return nil

@@ -10,9 +10,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/output"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // testFormats are the test command's output formats: kyverno test's
@@ -31,10 +31,10 @@ func validTestFormat(f string) bool {
 // testRun is a finished run of the test command, for its reports.
 type testRun struct {
 	Label       string
-	Verdict     output.Verdict
+	Verdict     report.Verdict
 	Results     []*kyvernotest.SuiteResult
 	Counts      kyvernotest.Counts
-	Findings    []gate.Finding
+	Findings    []report.Finding
 	Unselected  int // suites the test case selector left no result of
 	Detailed    bool
 	FailOnly    bool
@@ -75,7 +75,7 @@ func (r *testRun) summary() string {
 // problems, and with --detailed-results every result (the failed ones with
 // --fail-only) as a table like kyverno test's, with the message.
 func (r *testRun) text(w io.Writer) error {
-	output.Text(w, r.Label, r.Verdict, r.Findings, r.MaxProblems, r.summary())
+	output.Compact(w, r.Label, &report.Overlay{Verdict: r.Verdict, Findings: r.Findings}, r.MaxProblems, r.summary())
 	if !r.Detailed {
 		return nil
 	}
@@ -144,12 +144,12 @@ func (r *testRun) report() any {
 		Verdict    string             `json:"verdict"`
 		Counts     kyvernotest.Counts `json:"counts"`
 		Unselected int                `json:"unselected,omitempty"`
-		Problems   []gate.Finding     `json:"problems"`
+		Problems   []report.Finding   `json:"problems"`
 		Suites     []suite            `json:"suites"`
-	}{Version: 2, Verdict: strings.ToLower(string(r.Verdict)), Counts: r.Counts, Unselected: r.Unselected,
+	}{Version: 2, Verdict: strings.ToLower(r.Verdict.Headline()), Counts: r.Counts, Unselected: r.Unselected,
 		Problems: r.Findings, Suites: []suite{}}
 	if out.Problems == nil {
-		out.Problems = []gate.Finding{}
+		out.Problems = []report.Finding{}
 	}
 	for _, rr := range r.Results {
 		if r.FailOnly && !rr.Failed() {
@@ -178,11 +178,11 @@ func (r *testRun) markdown(w io.Writer) error {
 		return strings.ReplaceAll(oneLine(s), "|", `\|`)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## kyverno-gate: %s %s\n\n%s\n", cell(r.Label), r.Verdict, cell(r.summary()))
+	fmt.Fprintf(&b, "## kyverno-gate: %s %s\n\n%s\n", cell(r.Label), r.Verdict.Headline(), cell(r.summary()))
 	if len(r.Findings) > 0 {
 		b.WriteString("\n")
 		for _, f := range r.Findings {
-			fmt.Fprintf(&b, "- %s\n", cell(output.Line(f)))
+			fmt.Fprintf(&b, "- %s\n", cell(output.Line(&f)))
 		}
 	}
 	headers := []string{"ID", "POLICY", "RULE", "RESOURCE", "RESULT", "REASON"}

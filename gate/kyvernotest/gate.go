@@ -10,29 +10,22 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Gate runs the repository's Kyverno tests against the rendered overlay.
 type Gate struct{}
 
-func (Gate) Name() string { return "test" }
+func (Gate) Name() report.Gate { return report.GateTest }
 
-func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	_, findings, err := g.Evaluate(ctx, in)
-	return findings, err
-}
-
-// Evaluate is Check with the details: the result of every suite, for
-// reports. Without the tests parameter it searches the whole repository
+// Check implements gate.Gate: a finding per failed result or suite that
+// could not run (or for no suite at all), and the overlay's Tests.
+// Without the tests parameter it searches the whole repository
 // (SearchWhole); with it, the folders it names (Discover).
-func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.Finding, error) {
-	repo, err := in.Repository()
+func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error {
+	found, err := SearchFor(in)
 	if err != nil {
-		return nil, nil, err
-	}
-	found, err := Search(repo, in)
-	if err != nil {
-		return nil, nil, fmt.Errorf("finding tests: %w", err)
+		return err
 	}
 	ov := &Overlay{}
 	for _, r := range in.Rendered.Resources {
@@ -54,11 +47,11 @@ func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.
 		}
 		ran++
 	}
-	findings := Findings(results)
+	out.Add(Findings(results)...)
+	out.Tests = Summary(results)
 	if ran == 0 && !in.Settings.AllowNoTests {
-		findings = append(findings, gate.Finding{Gate: "test", Severity: gate.Error,
-			Message: "no Kyverno test covers a policy of this overlay: " + found.Describe(in.Settings.TestFileName, skipped),
-			Hint:    "add kyverno test suites for its policies (in any folder), point parameter tests at them, or set allow-no-tests=true"})
+		out.Add(NoTests("no Kyverno test covers a policy of this overlay: "+found.Describe(in.Settings.TestFileName, skipped),
+			"add kyverno test suites for its policies (in any folder), point parameter tests at them, or set allow-no-tests=true"))
 	} else {
 		msg := fmt.Sprintf("ran %d test suites against %s", ran, in.Dir)
 		if n := len(found.Unrelated) + len(skipped); n > 0 {
@@ -69,7 +62,35 @@ func (Gate) Evaluate(_ context.Context, in *gate.Input) ([]*SuiteResult, []gate.
 		}
 		in.Logf("%s", msg)
 	}
-	return results, findings, nil
+	return nil
+}
+
+// NoTests is the finding for a run that found no suite to run.
+func NoTests(msg, hint string) report.Finding {
+	return report.Finding{Gate: report.GateTest, Kind: report.KindNoTests, Severity: report.Error, Message: msg, Hint: hint}
+}
+
+// searchKey keys SearchFor's result in a rendering's memo.
+type searchKey struct{}
+
+// SearchFor is Search over in's repository, done once per rendering: the
+// test gate and the weaken gate's witness search share the suites.
+func SearchFor(in *gate.Input) (*Found, error) {
+	v, err := in.Rendered.Memo(searchKey{}, func() (any, error) {
+		repo, err := in.Repository()
+		if err != nil {
+			return nil, err
+		}
+		found, err := Search(repo, in)
+		if err != nil {
+			return nil, fmt.Errorf("finding tests: %w", err)
+		}
+		return found, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Found), nil
 }
 
 // Search finds the suites of in's rendering as the tests parameter says.
@@ -90,8 +111,8 @@ func Search(repo *repofs.Root, in *gate.Input) (*Found, error) {
 }
 
 // Findings turns failed suites and rows into findings, one per problem.
-func Findings(results []*SuiteResult) []gate.Finding {
-	var out []gate.Finding
+func Findings(results []*SuiteResult) []report.Finding {
+	var out []report.Finding
 	for _, r := range results {
 		file := r.Suite.Rel
 		if r.Err != nil {
@@ -100,7 +121,8 @@ func Findings(results []*SuiteResult) []gate.Finding {
 			if errors.As(r.Err, &crash) {
 				hint = "this is a bug of Kyverno or kyverno-gate, not necessarily of the test: please report it with the suite"
 			}
-			out = append(out, gate.Finding{Gate: "test", Severity: gate.Error, File: file, Object: "Test " + r.Suite.Name(),
+			out = append(out, report.Finding{Gate: report.GateTest, Kind: report.KindSuiteError, Severity: report.Error, File: file,
+				Subject: report.Subject{Kind: report.SubjectTest, Name: r.Suite.Name()},
 				Message: "could not run: " + r.Err.Error(), Hint: hint})
 			continue
 		}
@@ -108,8 +130,9 @@ func Findings(results []*SuiteResult) []gate.Finding {
 			if !row.Failed() {
 				continue
 			}
-			f := gate.Finding{Gate: "test", Severity: gate.Error, File: file, Object: "policy " + row.Policy,
-				Rule: row.Rule, Resource: row.Resource}
+			f := report.Finding{Gate: report.GateTest, Kind: report.KindFailed, Severity: report.Error, File: file,
+				Subject: report.Subject{Kind: report.SubjectTestPolicy, Name: row.Policy},
+				Rule:    row.Rule, Resource: row.Resource}
 			if row.Strict != "" {
 				f.Message = row.Strict
 				f.Hint = "kyverno test would pass this; fix the policy or the test so that the rule really acts on the resource"
@@ -131,6 +154,40 @@ func Findings(results []*SuiteResult) []gate.Finding {
 		}
 	}
 	return out
+}
+
+// Summary summarises results for reports: the counts and one case per row
+// (and per suite skipped or not run).
+func Summary(results []*SuiteResult) *report.TestSummary {
+	c := Count(results)
+	t := &report.TestSummary{Suites: c.Suites, Skipped: c.Skipped, Errors: c.Errors, Results: c.Results,
+		UpstreamPassed: c.UpstreamPassed, UpstreamFailed: c.UpstreamFailed, Failed: c.Failed}
+	for _, r := range results {
+		suite, name := "", ""
+		if r.Suite != nil {
+			suite, name = r.Suite.Rel, r.Suite.Name()
+		}
+		switch {
+		case r.Skipped != "":
+			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "skip", Message: r.Skipped})
+			continue
+		case r.Err != nil:
+			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "error", Message: r.Err.Error()})
+		}
+		for _, row := range r.Rows {
+			status := "pass"
+			switch {
+			case row.Failed():
+				status = "fail"
+			case row.Upstream == "skip":
+				status = "skip"
+			}
+			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Policy: row.Policy, Rule: row.Rule,
+				Resource: row.Resource, Expected: row.Expected, Got: row.Got, Status: status, Upstream: row.Upstream,
+				Reason: row.Reason, Message: row.Message, Strict: row.Strict})
+		}
+	}
+	return t
 }
 
 func firstLine(s string) string {

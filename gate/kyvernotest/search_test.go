@@ -12,6 +12,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -108,7 +109,14 @@ func policyRepo(t *testing.T) string {
 	})
 }
 
-func evaluateDefault(t *testing.T, root, dir string, flags map[string][]string) ([]*SuiteResult, []gate.Finding, []string) {
+// suiteRun is what a test summary says of one suite.
+type suiteRun struct {
+	Rel     string
+	Skipped bool
+	Err     string
+}
+
+func evaluateDefault(t *testing.T, root, dir string, flags map[string][]string) ([]suiteRun, []report.Finding, []string) {
 	t.Helper()
 	res, err := render.Render(filepath.Join(root, dir), render.Options{Root: root})
 	if err != nil {
@@ -121,11 +129,22 @@ func evaluateDefault(t *testing.T, root, dir string, flags map[string][]string) 
 	var logs []string
 	in := &gate.Input{Root: root, Dir: dir, Rendered: res, Settings: s,
 		Log: func(f string, a ...any) { logs = append(logs, strings.TrimSpace(fmt.Sprintf(f, a...))) }}
-	results, findings, err := Gate{}.Evaluate(context.Background(), in)
+	out, err := gate.RunOne(context.Background(), in, Gate{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return results, findings, logs
+	var runs []suiteRun
+	for _, c := range out.Tests.Cases {
+		if n := len(runs); n > 0 && runs[n-1].Rel == c.Suite {
+			continue
+		}
+		r := suiteRun{Rel: c.Suite, Skipped: c.Status == "skip"}
+		if c.Status == "error" {
+			r.Err = c.Message
+		}
+		runs = append(runs, r)
+	}
+	return runs, out.Findings, logs
 }
 
 // Without the tests parameter, every test file of the repository that
@@ -137,11 +156,11 @@ func TestSearchWholeRepository(t *testing.T) {
 	results, findings, logs := evaluateDefault(t, root, "overlays/production", nil)
 	var ran []string
 	for _, r := range results {
-		if r.Err != nil {
-			t.Errorf("%s: %v", r.Suite.Rel, r.Err)
+		if r.Err != "" {
+			t.Errorf("%s: %v", r.Rel, r.Err)
 		}
-		if r.Skipped == "" {
-			ran = append(ran, r.Suite.Rel)
+		if !r.Skipped {
+			ran = append(ran, r.Rel)
 		}
 	}
 	want := []string{"kyverno-policies/tests/require-c/kyverno-test.yaml", "policies/require-a/unit/kyverno-test.yaml", "security/test/kyverno-test.yaml"}
@@ -159,8 +178,8 @@ func TestSearchWholeRepository(t *testing.T) {
 	results, _, _ = evaluateDefault(t, root, "overlays/staging", nil)
 	ran = nil
 	for _, r := range results {
-		if r.Skipped == "" {
-			ran = append(ran, r.Suite.Rel)
+		if !r.Skipped {
+			ran = append(ran, r.Rel)
 		}
 	}
 	want = []string{"overlays/staging/tests/a/kyverno-test.yaml", "policies/require-a/unit/kyverno-test.yaml"}
@@ -203,7 +222,7 @@ func TestMayCover(t *testing.T) {
 func TestSearchExplicitFolders(t *testing.T) {
 	root := policyRepo(t)
 	results, _, _ := evaluateDefault(t, root, "overlays/production", map[string][]string{"tests": {"overlays/staging/tests"}})
-	if len(results) != 1 || results[0].Skipped != "" || results[0].Err != nil {
+	if len(results) != 1 || results[0].Skipped || results[0].Err != "" {
 		t.Fatalf("results: %+v", results)
 	}
 }

@@ -25,22 +25,22 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Gate validates Kyverno objects.
 type Gate struct{}
 
-func (Gate) Name() string { return "validate" }
+func (Gate) Name() report.Gate { return report.GateValidate }
 
-func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
+func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error {
 	objs, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []gate.Finding
 	deprecatedKinds := map[string]int{}
 	for _, o := range objs {
-		out = append(out, Object(o)...)
+		out.Add(Object(o)...)
 		if o.GVK.Group == kyverno.GroupKyverno && o.GVK.Kind != "GlobalContextEntry" {
 			deprecatedKinds[o.GVK.Kind]++
 		}
@@ -55,36 +55,36 @@ func (Gate) Check(_ context.Context, in *gate.Input) ([]gate.Finding, error) {
 		for _, k := range names {
 			kinds = append(kinds, fmt.Sprintf("%d %s", deprecatedKinds[k], k))
 		}
-		out = append(out, gate.Finding{Gate: "validate", Severity: gate.Warning,
+		out.Add(report.Finding{Gate: report.GateValidate, Severity: report.Warning,
 			Message: "kyverno.io policy kinds are deprecated in Kyverno 1.19 (" + strings.Join(kinds, ", ") + ")",
 			Hint:    "plan the move to policies.kyverno.io kinds (ValidatingPolicy, MutatingPolicy, ...) before Kyverno 1.20"})
 	}
-	return out, nil
+	return nil
 }
 
 // Object validates one loaded object.
-func Object(o *kyverno.Object) []gate.Finding {
-	f := func(sev gate.Severity, msg, hint string) gate.Finding {
-		return gate.Finding{Gate: "validate", Severity: sev, File: o.Resource.Source, Object: o.ID(), Message: msg, Hint: hint}
+func Object(o *kyverno.Object) []report.Finding {
+	f := func(sev report.Severity, msg, hint string) report.Finding {
+		return report.Finding{Gate: report.GateValidate, Severity: sev, File: o.Resource.Source, Subject: o.Resource.Subject(), Message: msg, Hint: hint}
 	}
 	if o.Err != nil {
-		fe := f(gate.Error, describeLoadError(o), "fix the field; the API server would drop an unknown field and Kyverno would ignore a bad value")
+		fe := f(report.Error, describeLoadError(o), "fix the field; the API server would drop an unknown field and Kyverno would ignore a bad value")
 		if fields := kyverno.UnknownFields(o.Err.Error()); len(fields) > 0 {
 			fe.Field = fields[0]
 		}
-		return []gate.Finding{fe}
+		return []report.Finding{fe}
 	}
 	warnings, err := validateTyped(o)
-	var out []gate.Finding
+	var out []report.Finding
 	if err != nil {
-		out = append(out, f(gate.Error, "Kyverno rejects it: "+err.Error(), "Kyverno's admission webhook would refuse this object; fix it as the message says"))
+		out = append(out, f(report.Error, "Kyverno rejects it: "+err.Error(), "Kyverno's admission webhook would refuse this object; fix it as the message says"))
 	}
 	for _, w := range dedupe(warnings) {
-		out = append(out, f(gate.Warning, w, ""))
+		out = append(out, f(report.Warning, w, ""))
 	}
 	if o.Policy != nil {
 		for _, d := range deprecatedFields(o.Resource.Object) {
-			fd := f(gate.Warning, d.msg, d.hint)
+			fd := f(report.Warning, d.msg, d.hint)
 			fd.Field = d.field
 			out = append(out, fd)
 		}

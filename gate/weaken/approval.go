@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Approvals.
@@ -71,8 +73,8 @@ type Approval struct {
 	// it does not expire.
 	Expires time.Time
 	// Where it was found.
-	Object string // e.g. "ClusterPolicy require-labels"
-	File   string
+	Subject report.Subject // e.g. ClusterPolicy require-labels
+	File    string
 	// Err says why the annotation is not a valid approval; an invalid
 	// approval approves nothing.
 	Err error
@@ -142,6 +144,19 @@ func ParseApproval(value string) (Approval, error) {
 	return a, nil
 }
 
+// report is the approval as reports show it, with its status ("valid",
+// "expired" or "invalid").
+func (a *Approval) report(status string) *report.Approval {
+	ap := &report.Approval{Key: a.Key(), Status: status, Reason: a.Reason, Ticket: a.Ticket, By: a.By, Object: a.Subject.String(), File: a.File}
+	if !a.Expires.IsZero() {
+		ap.Expires = a.Expires.Format("2006-01-02")
+	}
+	if a.Err != nil {
+		ap.Error = a.Err.Error()
+	}
+	return ap
+}
+
 // describe renders the approval's metadata for logs.
 func (a Approval) describe() string {
 	var parts []string
@@ -185,7 +200,7 @@ func CollectApprovals(resources []*render.Resource) *Approvals {
 			fp := strings.TrimPrefix(k, ApprovalPrefix)
 			v, _ := ann[k].(string)
 			a, err := ParseApproval(v)
-			a.Fingerprint, a.Object, a.File, a.Err = fp, r.ID(), r.Source, err
+			a.Fingerprint, a.Subject, a.File, a.Err = fp, r.Subject(), r.Source, err
 			if !fingerprintRE.MatchString(fp) {
 				a.Err = fmt.Errorf("%q is not a fingerprint (12 lowercase hex digits)", fp)
 				out.BadKeys = append(out.BadKeys, a)
@@ -218,6 +233,16 @@ type Suggestion struct {
 	Patch string
 }
 
+// report is the suggestion as reports show it.
+func (s Suggestion) report() *report.ApprovalSuggestion {
+	sg := &report.ApprovalSuggestion{Key: s.Key, Value: s.Value, Object: s.Object, Kustomization: s.Kustomization,
+		AnyObject: s.AnyObject, Patch: s.Patch}
+	if s.Kind != "" {
+		sg.Target = &report.ObjectRef{APIVersion: s.APIVersion, Kind: s.Kind, Namespace: s.Namespace, Name: s.Name}
+	}
+	return sg
+}
+
 // Line returns the annotation as one YAML line.
 func (s Suggestion) Line() string {
 	return fmt.Sprintf("%s: %q", s.Key, s.Value)
@@ -246,9 +271,9 @@ func (s Suggestion) Hint() string {
 // suggest builds the suggestion for change c, to be put on target (nil when
 // the overlay has no Kyverno object). anyObject says the change's own
 // object is gone.
-func suggest(c Change, target *render.Resource, anyObject bool, root, dir string) Suggestion {
+func suggest(c Change, target *render.Resource, anyObject bool, in *gate.Input) Suggestion {
 	key, value := ApprovalAnnotation(c)
-	s := Suggestion{Key: key, Value: value, AnyObject: anyObject, Kustomization: kustomizationOf(root, dir)}
+	s := Suggestion{Key: key, Value: value, AnyObject: anyObject, Kustomization: kustomizationOf(in)}
 	if target == nil {
 		return s
 	}
@@ -267,12 +292,19 @@ func suggest(c Change, target *render.Resource, anyObject bool, root, dir string
 	return s
 }
 
-// kustomizationOf returns the kustomization file of dir relative to the
-// root, or "" when dir has none.
-func kustomizationOf(root, dir string) string {
+// kustomizationOf returns the kustomization file of the rendered folder
+// relative to the root, or "" when it has none.
+func kustomizationOf(in *gate.Input) string {
+	if in.Root == "" && in.Repo == nil {
+		return ""
+	}
+	repo, err := in.Repository()
+	if err != nil {
+		return ""
+	}
 	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		p := path.Join(dir, name)
-		if root != "" && fileExists(root, p) {
+		p := path.Join(in.Dir, name)
+		if info, err := repo.Stat(p); err == nil && info.Mode().IsRegular() {
 			return p
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
@@ -17,6 +16,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -33,73 +33,50 @@ type FloorGate struct {
 }
 
 // Name implements gate.Gate.
-func (FloorGate) Name() string { return "floor" }
+func (FloorGate) Name() report.Gate { return report.GateFloor }
 
-// Check implements gate.Gate.
-func (g FloorGate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	ev, err := g.Evaluate(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return ev.Findings, nil
-}
-
-// Evaluate is Check with the details.
-func (g FloorGate) Evaluate(_ context.Context, in *gate.Input) (*Evaluation, error) {
-	ev := &Evaluation{}
-	violations, err := floorChangesFor(in)
-	if err != nil {
-		return nil, err
-	}
-	if len(violations) == 0 {
-		return ev, nil
+// Check implements gate.Gate: one finding per violation, a note when
+// approved.
+func (g FloorGate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error {
+	violations, err := FloorChanges(in)
+	if err != nil || len(violations) == 0 {
+		return err
 	}
 	head, err := kyverno.LoadResult(in.Rendered)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hd := objectsByKey(head)
 	approvals := CollectApprovals(in.Rendered.Resources)
 	t := now(g.Now)
 	for _, c := range violations {
 		target := hd[key(c.Kind, c.Policy)]
-		file, object, gone := "", c.Kind+" "+c.Policy, target == nil
-		if target != nil {
-			file, object = target.Source, target.ID()
-		} else {
+		at, gone := target, target == nil
+		if gone {
 			target = anyTarget(in.Rendered.Resources, c.Policy)
 		}
-		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
-			gate.Finding{File: file, Object: object, Rule: c.Rule, Field: c.Field, Message: c.Message}, in)
-		ev.Items = append(ev.Items, item)
-		if f != nil {
-			ev.Findings = append(ev.Findings, *f)
-		}
+		out.Add(decide(report.GateFloor, report.KindViolation, c, at, c.Message, approvals, t, suggest(c, target, gone, in), in))
 	}
-	return ev, nil
+	return nil
 }
 
-// floorMemo keeps the floor violations of the last rendering evaluated, so
-// that the weaken gate (which needs their fingerprints to tell stale
-// approvals apart) and the floor gate evaluate the floors once per run.
-var floorMemo struct {
-	sync.Mutex
-	rendered  *render.Result
-	root, dir string
-	changes   []Change
-	err       error
-}
+// floorKey keys the floor violations in a rendering's memo: the weaken gate
+// (which needs their fingerprints to tell stale approvals apart) and the
+// floor gate evaluate the floors once per rendering.
+type floorKey struct{ root, dir string }
 
-func floorChangesFor(in *gate.Input) ([]Change, error) {
-	floorMemo.Lock()
-	defer floorMemo.Unlock()
-	if floorMemo.rendered != nil && floorMemo.rendered == in.Rendered && floorMemo.root == in.Root && floorMemo.dir == in.Dir {
-		return floorMemo.changes, floorMemo.err
+// envKey keys another environment's loaded rendering in the memo of the
+// rendering whose floors compare with it.
+type envKey struct{ path string }
+
+// FloorChanges lists every floor violation of in's rendering, approved or
+// not, evaluated once per rendering.
+func FloorChanges(in *gate.Input) ([]Change, error) {
+	v, err := in.Rendered.Memo(floorKey{in.Root, in.Dir}, func() (any, error) { return floorChanges(in) })
+	if err != nil {
+		return nil, err
 	}
-	changes, err := floorChanges(in)
-	floorMemo.rendered, floorMemo.root, floorMemo.dir = in.Rendered, in.Root, in.Dir
-	floorMemo.changes, floorMemo.err = changes, err
-	return changes, err
+	return v.([]Change), nil
 }
 
 // floorChanges lists every floor violation of the head, approved or not.
@@ -121,18 +98,24 @@ func floorChanges(in *gate.Input) ([]Change, error) {
 		return nil, err
 	}
 	return Floors(cfg, env, head, func(other *repoconfig.Environment) ([]*kyverno.Object, error) {
-		if in.Stage != nil {
-			in.Stage("floor gate: rendering " + other.Path + " (environment " + other.Name + ")")
-		}
-		opts := render.Options{Root: in.Root}
-		if in.Settings != nil {
-			opts.AllowRemote, opts.EnableHelm = in.Settings.AllowRemote, in.Settings.EnableHelm
-		}
-		res, err := render.Render(filepath.Join(in.Root, filepath.FromSlash(other.Path)), opts)
+		v, err := in.Rendered.Memo(envKey{other.Path}, func() (any, error) {
+			if in.Stage != nil {
+				in.Stage("floor gate: rendering " + other.Path + " (environment " + other.Name + ")")
+			}
+			opts := render.Options{Repo: repo, Root: in.Root}
+			if in.Settings != nil {
+				opts.AllowRemote, opts.EnableHelm = in.Settings.AllowRemote, in.Settings.EnableHelm
+			}
+			res, err := render.Render(filepath.Join(in.Root, filepath.FromSlash(other.Path)), opts)
+			if err != nil {
+				return nil, err
+			}
+			return kyverno.LoadResult(res)
+		})
 		if err != nil {
 			return nil, err
 		}
-		return kyverno.LoadResult(res)
+		return v.([]*kyverno.Object), nil
 	})
 }
 

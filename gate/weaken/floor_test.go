@@ -1,7 +1,6 @@
 package weaken
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 func loadFloorFixture(t *testing.T, name string) []*kyverno.Object {
@@ -308,15 +308,15 @@ func TestFloorTrap1360(t *testing.T) {
 	root := t.TempDir()
 	copyDir(t, filepath.Join("testdata", "floor-repo"), root)
 	in := floorInput(t, root, "overlays/production")
-	findings, err := FloorGate{}.Check(context.Background(), in)
+	findings, err := check(FloorGate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []wantFinding{
-		{severity: gate.Error, file: "base/require-labels.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
+		{severity: report.Error, file: "base/require-labels.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
 			message: "rule check-team resolves to Audit: violations are only reported, not blocked; its rule-level validate.failureAction overrides spec.validationFailureAction: Enforce (kyverno/policies#1360)",
 			hint:    "approve.kyverno-gate.io/" + FloorFingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")},
-		{severity: gate.Error, rule: "check-team", message: "weaker than environment staging (overlays/staging): effective failure action of rule check-team went from Enforce to Audit"},
+		{severity: report.Error, rule: "check-team", message: "weaker than environment staging (overlays/staging): effective failure action of rule check-team went from Enforce to Audit"},
 	}
 	if len(findings) != len(want) {
 		t.Fatalf("got %d findings: %+v", len(findings), findings)
@@ -337,12 +337,12 @@ func TestFloorTrap1360(t *testing.T) {
 	if err := os.WriteFile(kust, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	findings, err = FloorGate{}.Check(context.Background(), floorInput(t, root, "overlays/production"))
+	findings, err = check(FloorGate{}, floorInput(t, root, "overlays/production"))
 	if err != nil || len(findings) != 0 {
 		t.Fatalf("fixed overlay: %v %+v", err, findings)
 	}
 	// Staging has no floors.
-	findings, err = FloorGate{}.Check(context.Background(), floorInput(t, root, "overlays/staging"))
+	findings, err = check(FloorGate{}, floorInput(t, root, "overlays/staging"))
 	if err != nil || len(findings) != 0 {
 		t.Fatalf("staging: %v %+v", err, findings)
 	}
@@ -355,7 +355,7 @@ func TestFloorGateErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "overlays", "staging", "kustomization.yaml"), []byte("resources: [missing.yaml]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := FloorGate{}.Check(context.Background(), in)
+	_, err := check(FloorGate{}, in)
 	if err == nil || !strings.Contains(err.Error(), "floor notWeakerThan of environment production: rendering overlays/staging (environment staging)") {
 		t.Fatalf("got %v", err)
 	}
@@ -363,7 +363,7 @@ func TestFloorGateErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	in = floorInput(t, root, "overlays/production")
-	if _, err := (FloorGate{}).Check(context.Background(), in); err == nil || !strings.Contains(err.Error(), `.kyverno-gate.yaml: unknown field "floors"`) {
+	if _, err := check((FloorGate{}), in); err == nil || !strings.Contains(err.Error(), `.kyverno-gate.yaml: unknown field "floors"`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -378,7 +378,7 @@ func TestExampleRepoFloors(t *testing.T) {
 	}
 	for _, dir := range []string{"overlays/development", "overlays/staging", "overlays/production"} {
 		in := floorInput(t, root, dir)
-		ev, err := FloorGate{}.Evaluate(context.Background(), in)
+		ev, err := evaluate(FloorGate{}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,7 @@ func TestExampleRepoFloors(t *testing.T) {
 			if !it.Approved {
 				t.Errorf("not approved: %s", it.Change)
 			}
-			approved[it.Change.Fingerprint] = true
+			approved[it.Fingerprint] = true
 		}
 		if len(approved) != 3 {
 			t.Errorf("want 3 approved violations, got %+v", ev.Items)
@@ -404,7 +404,7 @@ func TestExampleRepoFloors(t *testing.T) {
 		// Every shipped approval is live: with the rendering itself as the
 		// baseline, the weaken gate reports no stale approval.
 		in.Baseline, in.BaselineName = in.Rendered, "itself"
-		findings, err := Gate{}.Check(context.Background(), in)
+		findings, err := check(Gate{}, in)
 		if err != nil || len(findings) != 0 {
 			t.Errorf("weaken gate on production: %v %+v", err, findings)
 		}
@@ -417,8 +417,8 @@ func TestExampleRepoFloors(t *testing.T) {
 				delete(meta["annotations"].(map[string]any), ApprovalKey(FloorFingerprint("validateAction", "ClusterPolicy", "restrict-image-registries", "validate-registries", "Audit", "Enforce")))
 				in2 := *in
 				in2.Rendered = &render.Result{Dir: in.Rendered.Dir, Resources: replace(in.Rendered.Resources, r, &r2)}
-				findings, err := FloorGate{}.Check(context.Background(), &in2)
-				if err != nil || len(findings) != 1 || findings[0].Rule != "validate-registries" || findings[0].Severity != gate.Error {
+				findings, err := check(FloorGate{}, &in2)
+				if err != nil || len(findings) != 1 || findings[0].Rule != "validate-registries" || findings[0].Severity != report.Error {
 					t.Errorf("without approval: %v %+v", err, findings)
 				}
 			}
@@ -460,14 +460,14 @@ func TestStaleApprovalsKnowFloors(t *testing.T) {
 	annotate(t, in.Rendered.Resources, "require-labels", ApprovalKey(floorFP), "reason=trap accepted")
 	annotate(t, in.Rendered.Resources, "require-labels", ApprovalKey("0123456789ab"), "")
 	in.Baseline, in.BaselineName = in.Rendered, "itself"
-	findings, err := Gate{}.Check(context.Background(), in)
+	findings, err := check(Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(findings) != 1 || findings[0].Severity != gate.Warning || !strings.Contains(findings[0].Message, "stale approval approve.kyverno-gate.io/0123456789ab") {
+	if len(findings) != 1 || findings[0].Severity != report.Warning || !strings.Contains(findings[0].Message, "stale approval approve.kyverno-gate.io/0123456789ab") {
 		t.Fatalf("%+v", findings)
 	}
-	findings, err = FloorGate{}.Check(context.Background(), in)
+	findings, err = check(FloorGate{}, in)
 	if err != nil || len(findings) != 1 || !strings.Contains(findings[0].Message, "weaker than environment staging") {
 		t.Fatalf("floor gate: %v %+v", err, findings)
 	}
@@ -486,7 +486,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 	}
 	dir := "overlays/staging"
 	kust := filepath.Join(root, dir, "kustomization.yaml")
-	run := func() []gate.Finding {
+	run := func() []report.Finding {
 		t.Helper()
 		in := floorInput(t, root, dir)
 		base, name, err := baseline.Resolve("auto", root, dir, render.Options{})
@@ -494,7 +494,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.Baseline, in.BaselineName = base, name
-		findings, err := Gate{}.Check(context.Background(), in)
+		findings, err := check(Gate{}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,7 +520,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 	// Commit 1: weaken.
 	edit("value: Enforce", "value: Audit")
 	f := run()
-	if len(f) != 1 || f[0].Severity != gate.Error || !strings.Contains(f[0].Message, "(baseline: lock overlays/staging/kyverno-gate.lock.yaml)") {
+	if len(f) != 1 || f[0].Severity != report.Error || !strings.Contains(f[0].Message, "(baseline: lock overlays/staging/kyverno-gate.lock.yaml)") {
 		t.Fatalf("weakened: %+v", f)
 	}
 	fp := Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
@@ -538,7 +538,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 	if _, err := baseline.WriteLock(root, dir, floorInput(t, root, dir).Rendered); err != nil {
 		t.Fatal(err)
 	}
-	if f := run(); len(f) != 2 || f[0].Severity != gate.Warning || !strings.Contains(f[0].Message, "stale approval") {
+	if f := run(); len(f) != 2 || f[0].Severity != report.Warning || !strings.Contains(f[0].Message, "stale approval") {
 		// commonAnnotations puts it on both policies of the overlay
 		t.Fatalf("after locking: %+v", f)
 	}

@@ -3,9 +3,7 @@ package weaken
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -40,38 +39,7 @@ type Gate struct {
 }
 
 // Name implements gate.Gate.
-func (Gate) Name() string { return "weaken" }
-
-// Check implements gate.Gate.
-func (g Gate) Check(ctx context.Context, in *gate.Input) ([]gate.Finding, error) {
-	ev, err := g.Evaluate(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return ev.Findings, nil
-}
-
-// Item is one blocking change or floor violation and what became of it.
-type Item struct {
-	Change Change
-	// Approved is true when a valid approval covers it; Approval is that
-	// approval, or the expired or invalid one that did not count.
-	Approved bool
-	Approval *Approval
-	// Suggestion says how to approve it.
-	Suggestion Suggestion
-	// Witness is a resource the baseline denied and the head admits, nil
-	// when none was found or the change is approved (weaken gate only).
-	Witness *witness.Witness
-}
-
-// Evaluation is the detailed outcome of a gate, for reports.
-type Evaluation struct {
-	Findings []gate.Finding
-	Items    []Item
-	// Stricter counts the stricter changes (weaken gate only).
-	Stricter int
-}
+func (Gate) Name() report.Gate { return report.GateWeaken }
 
 func now(f func() time.Time) time.Time {
 	if f != nil {
@@ -80,38 +48,42 @@ func now(f func() time.Time) time.Time {
 	return time.Now()
 }
 
-// Evaluate is Check with the details: every blocking change, whether it is
-// approved, and how to approve it.
-func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error) {
-	ev := &Evaluation{}
+// Check implements gate.Gate: one finding per blocking change (severity
+// note when approved), stale approvals, and the overlay's posture column.
+func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) error {
+	head, err := kyverno.LoadResult(in.Rendered)
+	if err != nil {
+		return err
+	}
 	if in.Baseline == nil {
 		if in.BaselineName != "" {
 			in.Logf("weaken: no baseline (%s); nothing to compare with", in.BaselineName)
 		}
 		if f := missingBaseline(in); f != nil {
-			ev.Findings = append(ev.Findings, *f)
+			out.Add(*f)
 		}
-		return ev, nil
-	}
-	head, err := kyverno.LoadResult(in.Rendered)
-	if err != nil {
-		return nil, err
+		out.Posture = column(head, nil, nil)
+		return nil
 	}
 	base, err := kyverno.LoadResult(in.Baseline)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if base == nil {
+		base = []*kyverno.Object{} // a baseline with nothing in it
 	}
 	changes := Diff(base, head)
 	var blocking []Change
+	stricter := 0
 	for _, c := range changes {
 		if c.Class.Blocks() {
 			blocking = append(blocking, c)
 		} else if c.Class == Stricter {
-			ev.Stricter++
+			stricter++
 		}
 	}
-	if ev.Stricter > 0 {
-		in.Logf("weaken: %d stricter change(s) compared with %s", ev.Stricter, in.BaselineName)
+	if stricter > 0 {
+		in.Logf("weaken: %d stricter change(s) compared with %s", stricter, in.BaselineName)
 	}
 	approvals := CollectApprovals(in.Rendered.Resources)
 	t := now(g.Now)
@@ -125,6 +97,7 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 		}
 		return false
 	})
+	proven := map[string]Class{}
 	live := map[string]bool{}
 	for i, c := range blocking {
 		live[c.Fingerprint] = true
@@ -134,56 +107,58 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 		}
 		// A witness proves the change weaker; the fingerprint does not
 		// depend on the class, so approvals stay valid.
-		proven := w != nil && w.Exclusive && c.Class == Unknown
-		if proven {
+		byWitness := w != nil && w.Exclusive && c.Class == Unknown
+		if byWitness {
 			c.Class = Weaker
 		}
+		proven[c.Fingerprint] = c.Class
 		// The finding points at the head object; for a removal at the
 		// baseline's, and the approval goes on any remaining object.
-		file, object := "", c.Kind+" "+c.Policy
 		target := hd[key(c.Kind, c.Policy)]
 		gone := target == nil
-		if target != nil {
-			file, object = target.Source, target.ID()
-		} else {
-			if b := bs[key(c.Kind, c.Policy)]; b != nil {
-				file, object = b.Source, b.ID()
-			}
+		at := target
+		if gone {
+			at = bs[key(c.Kind, c.Policy)]
 			target = anyTarget(in.Rendered.Resources, c.Policy)
 		}
 		msg := c.Message
 		switch {
-		case proven:
+		case byWitness:
 			msg = "weakens enforcement (proven by witness): " + msg
 		case c.Class == Unknown:
 			msg = "may weaken enforcement (cannot be decided structurally, so it counts as weaker): " + msg
 		}
-		resource := ""
 		if w != nil {
 			msg += witnessMessage(w)
-			resource = w.ID()
 		}
 		msg += " (baseline: " + in.BaselineName + ")"
-		item, f := decide(g.Name(), c, approvals, t, suggest(c, target, gone, in.Root, in.Dir),
-			gate.Finding{File: file, Object: object, Rule: c.Rule, Resource: resource, Field: c.Field, Message: msg}, in)
-		item.Witness = w
-		ev.Items = append(ev.Items, item)
-		if f != nil {
-			ev.Findings = append(ev.Findings, *f)
+		f := decide(report.GateWeaken, Kind(c.Class), c, at, msg, approvals, t, suggest(c, target, gone, in), in)
+		if w != nil {
+			f.Resource, f.Witness = w.ID(), reportWitness(w)
 		}
+		out.Add(f)
 	}
+	out.Posture = column(head, base, changes, proven)
 	// Stale approvals: only decidable with a baseline, and only knowing the
 	// floor gate's fingerprints too.
-	floors, err := floorChangesFor(in)
+	floors, err := FloorChanges(in)
 	if err != nil {
 		in.Logf("weaken: not checking for stale approvals: the floors could not be evaluated: %v", err)
-		return ev, nil
+		return nil
 	}
 	for _, c := range floors {
 		live[c.Fingerprint] = true
 	}
-	ev.Findings = append(ev.Findings, staleFindings(g.Name(), approvals, live)...)
-	return ev, nil
+	out.Add(staleFindings(approvals, live)...)
+	return nil
+}
+
+// Kind is the finding kind of a blocking change of class c.
+func Kind(c Class) report.Kind {
+	if c == Unknown {
+		return report.KindUnknown
+	}
+	return report.KindWeaker
 }
 
 // missingBaseline is the finding for a rendering under Argo CD of an
@@ -194,7 +169,7 @@ func (g Gate) Evaluate(ctx context.Context, in *gate.Input) (*Evaluation, error)
 // the configuration sets missingBaseline: error (for the environment or
 // the whole file). Elsewhere (a terminal, CI with an explicit baseline)
 // nil: the log line says it. No approval covers it; the lock does.
-func missingBaseline(in *gate.Input) *gate.Finding {
+func missingBaseline(in *gate.Input) *report.Finding {
 	if in.Settings == nil || !in.Settings.App.UnderArgoCD() {
 		return nil
 	}
@@ -210,12 +185,13 @@ func missingBaseline(in *gate.Input) *gate.Finding {
 	if env == nil {
 		return nil
 	}
-	sev := gate.Warning
+	sev := report.Warning
 	if cfg.MissingBaselineFor(env) == repoconfig.MissingBaselineError {
-		sev = gate.Error
+		sev = report.Error
 	}
 	lock := path.Join(env.Path, render.LockFile)
-	f := &gate.Finding{Gate: "weaken", Severity: sev, File: settings.ConfigFile, Object: "environment " + env.Name}
+	f := &report.Finding{Gate: report.GateWeaken, Kind: report.KindMissingBaseline, Severity: sev, File: settings.ConfigFile,
+		Subject: report.Subject{Kind: report.SubjectEnvironment, Name: env.Name}}
 	const unguarded = ", so nothing is compared and a change that weakens enforcement would pass unnoticed"
 	if in.Settings.Baseline == "none" {
 		f.Message = "no baseline: the Application sets parameter baseline=none" + unguarded
@@ -224,7 +200,7 @@ func missingBaseline(in *gate.Input) *gate.Finding {
 		f.Message = "no baseline: " + lock + " does not exist" + unguarded
 		f.Hint = "run `kyverno-gate lock " + env.Path + "` and commit " + lock
 	}
-	if sev == gate.Warning {
+	if sev == report.Warning {
 		f.Hint += "; `missingBaseline: error` in " + settings.ConfigFile + " makes this a rejection"
 	} else {
 		f.Message += " (missingBaseline: error)"
@@ -232,45 +208,59 @@ func missingBaseline(in *gate.Input) *gate.Finding {
 	return f
 }
 
-// decide applies the approvals to one blocking change; it returns the
-// finding to report, nil when approved.
-func decide(gateName string, c Change, approvals *Approvals, t time.Time, s Suggestion, f gate.Finding, in *gate.Input) (Item, *gate.Finding) {
-	item := Item{Change: c, Suggestion: s}
+// decide applies the approvals to one blocking change (of gateName, of
+// finding kind kind) and makes its finding: an error with the approval to
+// add, or a note when a valid approval covers it. at is the rendered object
+// the change is about (nil when neither rendering has it).
+func decide(gateName report.Gate, kind report.Kind, c Change, at *render.Resource, msg string, approvals *Approvals, t time.Time,
+	s Suggestion, in *gate.Input) report.Finding {
+	f := report.Finding{Gate: gateName, Kind: kind, Severity: report.Error, Subject: report.Subject{Kind: c.Kind, Name: c.Policy},
+		Rule: c.Rule, Field: c.Field, Message: msg, Fingerprint: c.Fingerprint, ID: c.Fingerprint,
+		Change: &report.Change{Class: string(c.Class), Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field, Before: c.Before, After: c.After}}
+	if at != nil {
+		f.File, f.Subject = at.Source, at.Subject()
+	}
 	var expired, invalid *Approval
 	for _, a := range approvals.ByFingerprint[c.Fingerprint] {
 		switch {
 		case a.Valid(t):
-			item.Approved, item.Approval = true, &a
 			detail := a.describe()
 			if detail != "" {
 				detail = " (" + detail + ")"
 			}
-			in.Logf("%s: approved by %s on %s%s: %s", gateName, a.Key(), a.Object, detail, c.Message)
-			return item, nil
+			in.Logf("%s: approved by %s on %s%s: %s", gateName, a.Key(), a.Subject, detail, c.Message)
+			f.Severity, f.Approved, f.Approval = report.Note, true, a.report("valid")
+			// The finding is about the change; its file is where it was
+			// approved when that is the same object.
+			f.Message, f.File = c.Message, ""
+			if a.Subject == f.Subject {
+				f.File = a.File
+			}
+			return f
 		case a.Err == nil && expired == nil:
 			expired = &a
 		case a.Err != nil && invalid == nil:
 			invalid = &a
 		}
 	}
-	f.Gate, f.Severity = gateName, gate.Error
+	f.ApprovalToAdd = s.report()
 	f.Hint = s.Hint()
 	switch {
 	case expired != nil:
-		item.Approval = expired
-		f.Message += fmt.Sprintf("; its approval %s on %s expired on %s", expired.Key(), expired.Object, expired.Expires.Format("2006-01-02"))
+		f.Approval = expired.report("expired")
+		f.Message += fmt.Sprintf("; its approval %s on %s expired on %s", expired.Key(), expired.Subject, expired.Expires.Format("2006-01-02"))
 		f.Hint = "renew the approval with a later expires= date if the weakening is still accepted, or revert the change; " + s.Hint()
 	case invalid != nil:
-		item.Approval = invalid
-		f.Message += fmt.Sprintf("; its approval %s on %s is not valid: %v", invalid.Key(), invalid.Object, invalid.Err)
+		f.Approval = invalid.report("invalid")
+		f.Message += fmt.Sprintf("; its approval %s on %s is not valid: %v", invalid.Key(), invalid.Subject, invalid.Err)
 	}
-	return item, &f
+	return f
 }
 
 // staleFindings warns about approvals that match no live fingerprint and
 // about approval keys that are not fingerprints.
-func staleFindings(gateName string, approvals *Approvals, live map[string]bool) []gate.Finding {
-	var out []gate.Finding
+func staleFindings(approvals *Approvals, live map[string]bool) []report.Finding {
+	var out []report.Finding
 	fps := make([]string, 0, len(approvals.ByFingerprint))
 	for fp := range approvals.ByFingerprint {
 		fps = append(fps, fp)
@@ -281,14 +271,16 @@ func staleFindings(gateName string, approvals *Approvals, live map[string]bool) 
 			continue
 		}
 		for _, a := range approvals.ByFingerprint[fp] {
-			out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+			out = append(out, report.Finding{Gate: report.GateWeaken, Kind: report.KindStaleApproval, Severity: report.Warning,
+				File: a.File, Subject: a.Subject,
 				Field:   "metadata.annotations[" + a.Key() + "]",
 				Message: fmt.Sprintf("stale approval %s: no current finding has this fingerprint (the change it approved was reverted, locked, or changed since)", a.Key()),
 				Hint:    "remove it"})
 		}
 	}
 	for _, a := range approvals.BadKeys {
-		out = append(out, gate.Finding{Gate: gateName, Severity: gate.Warning, File: a.File, Object: a.Object,
+		out = append(out, report.Finding{Gate: report.GateWeaken, Kind: report.KindInvalidApproval, Severity: report.Warning,
+			File: a.File, Subject: a.Subject,
 			Field:   "metadata.annotations[" + a.Key() + "]",
 			Message: fmt.Sprintf("annotation %s is not an approval: %v", a.Key(), a.Err),
 			Hint:    "copy the annotation from the rejection message, or remove it"})
@@ -371,9 +363,4 @@ func anyTarget(resources []*render.Resource, policy string) *render.Resource {
 		}
 	}
 	return first
-}
-
-func fileExists(root, rel string) bool {
-	info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
-	return err == nil && info.Mode().IsRegular()
 }

@@ -1,7 +1,6 @@
 package weaken
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // parseDocs turns a "---"-separated YAML text into rendered resources
@@ -106,7 +106,7 @@ func day(s string) func() time.Time {
 // wantFinding describes a finding; empty fields are not checked, Message
 // and Hint are substrings.
 type wantFinding struct {
-	severity gate.Severity
+	severity report.Severity
 	file     string
 	object   string
 	rule     string
@@ -114,8 +114,8 @@ type wantFinding struct {
 	hint     string
 }
 
-func (w wantFinding) matches(f gate.Finding) bool {
-	return f.Severity == w.severity && (w.file == "" || f.File == w.file) && (w.object == "" || f.Object == w.object) &&
+func (w wantFinding) matches(f report.Finding) bool {
+	return f.Severity == w.severity && (w.file == "" || f.File == w.file) && (w.object == "" || f.Subject.String() == w.object) &&
 		(w.rule == "" || f.Rule == w.rule) && strings.Contains(f.Message, w.message) && strings.Contains(f.Hint, w.hint)
 }
 
@@ -131,7 +131,7 @@ func TestGate(t *testing.T) {
 		}
 	}
 	auditMsg := "effective failure action of rule check-team went from Enforce to Audit: violations are reported but no longer blocked (baseline: " + lockName + ")"
-	rejectedAudit := wantFinding{severity: gate.Error, file: "policies/enforce-to-audit.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
+	rejectedAudit := wantFinding{severity: report.Error, file: "policies/enforce-to-audit.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
 		message: auditMsg, hint: "add the annotation `approve.kyverno-gate.io/" + fpAudit + `: "reason=<why>; ticket=<id>; expires=<YYYY-MM-DD>"` + "` to ClusterPolicy require-labels (metadata.annotations, e.g. a patch in "}
 	for _, tc := range []struct {
 		name    string
@@ -153,29 +153,29 @@ func TestGate(t *testing.T) {
 			edit: approve("require-labels", fpAudit, "expires=2026-12-31"), now: day("2026-12-31T23:59:59Z")},
 		{name: "expired approval", fixture: "enforce-to-audit",
 			edit: approve("require-labels", fpAudit, "reason=x; expires=2026-12-31"), now: day("2027-01-01T00:00:00Z"),
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "; its approval approve.kyverno-gate.io/" + fpAudit + " on ClusterPolicy require-labels expired on 2026-12-31",
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "; its approval approve.kyverno-gate.io/" + fpAudit + " on ClusterPolicy require-labels expired on 2026-12-31",
 				hint: "renew the approval with a later expires= date"}}},
 		{name: "invalid approval", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, "reason=x; until=2026-12-31"),
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: `is not valid: unknown key "until"`}}},
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: `is not valid: unknown key "until"`}}},
 		{name: "pasted placeholder does not count", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, SuggestedValue),
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "fill in the placeholder"}}},
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "fill in the placeholder"}}},
 		{name: "approving one does not approve another", fixture: "two-weakenings", edit: approve("require-labels", fpAudit, ""),
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "exclude of rule check-team", hint: fpExclude}}},
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "exclude of rule check-team", hint: fpExclude}}},
 		{name: "both approved", fixture: "two-weakenings",
 			edit: both(approve("require-labels", fpAudit, ""), approve("require-labels", fpExclude, "ticket=SEC-9"))},
 		{name: "unrelated change on top does not launder", fixture: "unrelated-on-top",
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "went from Enforce to Audit", hint: fpAudit}}},
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "went from Enforce to Audit", hint: fpAudit}}},
 		{name: "unrelated change on top, approved", fixture: "unrelated-on-top", edit: approve("require-probes", fpAudit, "")},
 		{name: "stale approval", fixture: "unchanged", edit: approve("require-labels", fpAudit, "reason=old"),
-			want: []wantFinding{{severity: gate.Warning, object: "ClusterPolicy require-labels", file: "policies/unchanged.yaml",
+			want: []wantFinding{{severity: report.Warning, object: "ClusterPolicy require-labels", file: "policies/unchanged.yaml",
 				message: "stale approval approve.kyverno-gate.io/" + fpAudit + ": no current finding has this fingerprint", hint: "remove it"}}},
 		{name: "not a fingerprint", fixture: "unchanged", edit: approve("require-labels", "check-team", ""),
-			want: []wantFinding{{severity: gate.Warning, message: `annotation approve.kyverno-gate.io/check-team is not an approval: "check-team" is not a fingerprint`}}},
+			want: []wantFinding{{severity: report.Warning, message: `annotation approve.kyverno-gate.io/check-team is not an approval: "check-team" is not a fingerprint`}}},
 		{name: "stricter and neutral changes pass", fixture: "stricter-only", log: "weaken: 3 stricter change(s) compared with " + lockName},
 		{name: "unknown change rejected", fixture: "unknown-change",
-			want: []wantFinding{{severity: gate.Error, rule: "check-team", message: "may weaken enforcement (cannot be decided structurally, so it counts as weaker): "}}},
+			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "may weaken enforcement (cannot be decided structurally, so it counts as weaker): "}}},
 		{name: "policy removed", fixture: "policy-removed",
-			want: []wantFinding{{severity: gate.Error, file: "lock.yaml", object: "ClusterPolicy require-labels", message: "ClusterPolicy require-labels was removed",
+			want: []wantFinding{{severity: report.Error, file: "lock.yaml", object: "ClusterPolicy require-labels", message: "ClusterPolicy require-labels was removed",
 				hint: "to any Kyverno object the overlay still renders, e.g. ClusterPolicy disallow-latest (a patch in the overlay's kustomization), or to all of them with commonAnnotations"}}},
 		{name: "policy removed, approved elsewhere", fixture: "policy-removed",
 			edit: approve("disallow-latest", Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent"), "reason=retired")},
@@ -189,7 +189,7 @@ func TestGate(t *testing.T) {
 				tc.edit(t, head)
 			}
 			in, logs := gateInput(t, base, head)
-			findings, err := Gate{Now: tc.now}.Check(context.Background(), in)
+			findings, err := check(Gate{Now: tc.now}, in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,11 +229,11 @@ func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
 	head = append(head, cm...)
 	annotate(t, head, "notes", ApprovalKey(fpAudit), "")
 	in, _ := gateInput(t, base, head)
-	findings, err := Gate{}.Check(context.Background(), in)
+	findings, err := check(Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(findings) != 1 || findings[0].Severity != gate.Error {
+	if len(findings) != 1 || findings[0].Severity != report.Error {
 		t.Fatalf("got %+v", findings)
 	}
 }
@@ -242,7 +242,7 @@ func TestEvaluateItems(t *testing.T) {
 	base, head := gateFixture(t, "two-weakenings")
 	annotate(t, head, "require-labels", ApprovalKey(fpAudit), "by=alice")
 	in, _ := gateInput(t, base, head)
-	ev, err := Gate{}.Evaluate(context.Background(), in)
+	ev, err := evaluate(Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,14 +250,16 @@ func TestEvaluateItems(t *testing.T) {
 		t.Fatalf("items %+v findings %+v", ev.Items, ev.Findings)
 	}
 	for _, it := range ev.Items {
-		key, value := ApprovalAnnotation(it.Change)
-		if it.Suggestion.Key != key || it.Suggestion.Value != value || key != ApprovalKey(it.Change.Fingerprint) {
-			t.Errorf("suggestion %+v", it.Suggestion)
+		s := it.ApprovalToAdd
+		if it.Approved {
+			if s != nil {
+				t.Errorf("approved, yet a suggestion %+v", s)
+			}
+		} else if s == nil || s.Key != ApprovalKey(it.Fingerprint) || s.Value != SuggestedValue ||
+			s.Object != "ClusterPolicy require-labels" || s.Target == nil || s.Target.APIVersion != "kyverno.io/v1" {
+			t.Errorf("suggestion %+v", s)
 		}
-		if it.Suggestion.Object != "ClusterPolicy require-labels" || it.Suggestion.APIVersion != "kyverno.io/v1" {
-			t.Errorf("target %+v", it.Suggestion)
-		}
-		switch it.Change.Fingerprint {
+		switch it.Fingerprint {
 		case fpAudit:
 			if !it.Approved || it.Approval == nil || it.Approval.By != "alice" {
 				t.Errorf("audit item %+v", it)
@@ -341,11 +343,11 @@ func TestApprovalExpired(t *testing.T) {
 func TestSuggestionPatchApplies(t *testing.T) {
 	base, head := gateFixture(t, "enforce-to-audit")
 	in, _ := gateInput(t, base, head)
-	ev, err := Gate{}.Evaluate(context.Background(), in)
+	ev, err := evaluate(Gate{}, in)
 	if err != nil || len(ev.Items) != 1 {
 		t.Fatalf("%v %+v", err, ev)
 	}
-	patch := strings.Replace(ev.Items[0].Suggestion.Patch, SuggestedValue, "reason=accepted; ticket=SEC-1", 1)
+	patch := strings.Replace(ev.Items[0].ApprovalToAdd.Patch, SuggestedValue, "reason=accepted; ticket=SEC-1", 1)
 
 	root := t.TempDir()
 	_, headText, _ := strings.Cut(mustReadFile(t, filepath.Join("testdata", "gate", "enforce-to-audit.yaml")), "#### head\n")
@@ -366,7 +368,7 @@ func TestSuggestionPatchApplies(t *testing.T) {
 	}
 	in, _ = gateInput(t, base, res.Resources)
 	in.Root = root
-	findings, err := Gate{}.Check(context.Background(), in)
+	findings, err := check(Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,8 +377,8 @@ func TestSuggestionPatchApplies(t *testing.T) {
 	}
 	// The hint names the overlay's kustomization now that it exists.
 	in.Rendered.Resources = head
-	ev, _ = Gate{}.Evaluate(context.Background(), in)
-	if k := ev.Items[0].Suggestion.Kustomization; k != "overlays/production/kustomization.yaml" || !strings.Contains(ev.Findings[0].Hint, "a patch in overlays/production/kustomization.yaml") {
+	ev, _ = evaluate(Gate{}, in)
+	if k := ev.Items[0].ApprovalToAdd.Kustomization; k != "overlays/production/kustomization.yaml" || !strings.Contains(ev.Findings[0].Hint, "a patch in overlays/production/kustomization.yaml") {
 		t.Fatalf("kustomization %q, hint %q", k, ev.Findings[0].Hint)
 	}
 }

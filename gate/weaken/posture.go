@@ -1,12 +1,14 @@
 package weaken
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/kyverno/kyverno/pkg/autogen"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Posture: the effective action of every rule of a rendering, for reports
@@ -180,4 +182,107 @@ func CompareRuleActions(old, new RuleAction) Class {
 		return Stricter
 	}
 	return Equivalent
+}
+
+// column is a rendering's posture column: the effective action of every
+// rule of head and, when base is not nil (an empty, non-nil base is a
+// baseline with nothing in it), the change mark against base. The mark
+// combines the change of the action itself (weaker when less is blocked,
+// with Kyverno's override precedence) and every enforcement change of
+// changes (Diff of base and head) for the rule or its whole policy (a
+// narrowed match is weaker even when the action stays Enforce); the worst
+// wins, and new and removed rules stay so. proven are the classes the gate
+// settled by fingerprint (a witness proves an unknown change weaker).
+func column(head, base []*kyverno.Object, changes []Change, proven ...map[string]Class) *report.Column {
+	col := &report.Column{Cells: map[report.PolicyRule]report.Cell{}}
+	heads := map[report.PolicyRule]RuleAction{}
+	for _, ra := range RuleActions(head) {
+		heads[ra.key()] = ra
+		col.Cells[ra.key()] = report.Cell{Action: ra.Action}
+	}
+	if base == nil {
+		return col
+	}
+	bases := map[report.PolicyRule]RuleAction{}
+	for _, ra := range RuleActions(base) {
+		bases[ra.key()] = ra
+	}
+	for k, h := range heads {
+		b, ok := bases[k]
+		if !ok {
+			col.Cells[k] = report.Cell{Action: h.Action, Baseline: report.ActionAbsent, Change: report.MarkNew}
+			continue
+		}
+		c := report.Cell{Action: h.Action, Change: mark(CompareRuleActions(b, h))}
+		if c.Change == report.MarkNone && b.Action != h.Action {
+			c.Change = report.MarkChanged
+		}
+		if b.Action != h.Action {
+			c.Baseline = b.Action
+		}
+		col.Cells[k] = c
+	}
+	for k, b := range bases {
+		if _, ok := heads[k]; !ok {
+			col.Cells[k] = report.Cell{Action: report.ActionAbsent, Baseline: b.Action, Change: report.MarkRemoved}
+		}
+	}
+	for _, ch := range changes {
+		class := ch.Class
+		for _, p := range proven {
+			if c, ok := p[ch.Fingerprint]; ok {
+				class = c
+			}
+		}
+		m := mark(class)
+		if m == report.MarkNone {
+			continue
+		}
+		for k, c := range col.Cells {
+			if k.Kind != ch.Kind || k.Policy != ch.Policy {
+				continue
+			}
+			if ch.Rule != "" && ch.Rule != k.Rule && autogenParent(ch.Rule) != k.Rule {
+				continue
+			}
+			if c.Change != report.MarkNew && c.Change != report.MarkRemoved && markRank(m) > markRank(c.Change) {
+				c.Change = m
+			}
+			if !slices.Contains(c.Fingerprints, ch.Fingerprint) {
+				c.Fingerprints = append(c.Fingerprints, ch.Fingerprint)
+			}
+			col.Cells[k] = c
+		}
+	}
+	return col
+}
+
+func (ra RuleAction) key() report.PolicyRule {
+	return report.PolicyRule{Kind: ra.Kind, Policy: ra.Policy, Rule: ra.Rule}
+}
+
+func mark(c Class) report.ChangeMark {
+	switch c {
+	case Weaker:
+		return report.MarkWeaker
+	case Stricter:
+		return report.MarkStricter
+	case Unknown:
+		return report.MarkUnknown
+	}
+	return report.MarkNone
+}
+
+func markRank(m report.ChangeMark) int {
+	switch m {
+	case report.MarkWeaker:
+		return 5
+	case report.MarkUnknown:
+		return 4
+	case report.MarkStricter:
+		return 3
+	case report.MarkChanged:
+		return 2
+	}
+	return 1
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/gate/witness"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Witnesses. For every blocking change the gate looks for evidence: a
@@ -51,7 +52,7 @@ func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyver
 			// The test gate's search: the suites that name a rendered
 			// policy, not every suite of the repository.
 			opts.Suites = func() ([]*kyvernotest.Suite, error) {
-				found, err := kyvernotest.Search(repo, in)
+				found, err := kyvernotest.SearchFor(in)
 				if err != nil {
 					return nil, err
 				}
@@ -80,6 +81,12 @@ func (g Gate) samples(in *gate.Input) []string {
 		return in.Settings.Samples
 	}
 	return nil
+}
+
+// reportWitness is w as reports show it.
+func reportWitness(w *witness.Witness) *report.Witness {
+	return &report.Witness{File: w.File, APIVersion: w.APIVersion, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
+		PolicyKind: w.PolicyKind, Policy: w.Policy, Rule: w.Rule, Message: w.Message, Exclusive: w.Exclusive}
 }
 
 // witnessMessage is the sentence a finding gets for its witness.

@@ -16,6 +16,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -381,21 +382,18 @@ spec:
 			in := &gate.Input{Root: root, Dir: head.Dir, Rendered: head, Baseline: base, BaselineName: "git:main", Settings: s,
 				Log: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
 			g := weaken.Gate{Samples: tc.samples}
-			findings, err := g.Check(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			findings := evaluate(t, g, in).Problems()
 			defer func() { // shown with -v or on failure
 				for _, f := range findings {
-					t.Logf("finding: %s %s [%s] %s", f.Severity, f.Object, f.Rule, f.Message)
+					t.Logf("finding: %s %s [%s] %s", f.Severity, f.Subject, f.Rule, f.Message)
 				}
 				for _, l := range logs {
 					t.Logf("log: %s", l)
 				}
 			}()
-			var errs []gate.Finding
+			var errs []report.Finding
 			for _, f := range findings {
-				if f.Severity == gate.Error {
+				if f.Severity == report.Error {
 					errs = append(errs, f)
 				}
 			}
@@ -409,9 +407,9 @@ spec:
 				t.Fatalf("want findings, got none")
 			}
 			for _, w := range tc.want {
-				var f *gate.Finding
+				var f *report.Finding
 				for i := range errs {
-					if strings.Contains(errs[i].Object, w.object) && errs[i].Rule == w.rule {
+					if strings.Contains(errs[i].Subject.String(), w.object) && errs[i].Rule == w.rule {
 						f = &errs[i]
 						break
 					}
@@ -468,27 +466,28 @@ func pair(t *testing.T, overlay string, edit func(t *testing.T, root string)) *g
 		Log: func(f string, a ...any) { t.Logf("log: "+f, a...) }}
 }
 
-func evaluate(t *testing.T, g weaken.Gate, in *gate.Input) *weaken.Evaluation {
+func evaluate(t *testing.T, g weaken.Gate, in *gate.Input) *report.Overlay {
 	t.Helper()
-	ev, err := g.Evaluate(context.Background(), in)
+	out, err := gate.RunOne(context.Background(), in, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ev
+	return out
 }
 
-func item(t *testing.T, ev *weaken.Evaluation, rule, field string) weaken.Item {
+func item(t *testing.T, ev *report.Overlay, rule, field string) report.Finding {
 	t.Helper()
-	for _, it := range ev.Items {
+	items := ev.Changes(report.GateWeaken)
+	for _, it := range items {
 		if it.Change.Rule == rule && strings.HasSuffix(it.Change.Field, field) {
 			return it
 		}
 	}
-	for _, it := range ev.Items {
-		t.Logf("item: %s", it.Change)
+	for _, it := range items {
+		t.Logf("item: %+v", *it.Change)
 	}
 	t.Fatalf("no item for rule %q field %q", rule, field)
-	return weaken.Item{}
+	return report.Finding{}
 }
 
 // A witness turns an unknown change weaker without touching its
@@ -500,14 +499,14 @@ func TestWitnessKeepsFingerprintAndApprovals(t *testing.T) {
 `))
 	without := item(t, evaluate(t, weaken.Gate{NoWitnesses: true}, in), "check-pod-labels", "validate.pattern")
 	with := item(t, evaluate(t, weaken.Gate{}, in), "check-pod-labels", "validate.pattern")
-	if without.Change.Class != weaken.Unknown || without.Witness != nil {
+	if without.Change.Class != string(weaken.Unknown) || without.Witness != nil {
 		t.Fatalf("without witnesses: class %s, witness %v", without.Change.Class, without.Witness)
 	}
-	if with.Change.Class != weaken.Weaker || with.Witness == nil || !with.Witness.Exclusive {
+	if with.Change.Class != string(weaken.Weaker) || with.Witness == nil || !with.Witness.Exclusive {
 		t.Fatalf("with witnesses: class %s, witness %+v", with.Change.Class, with.Witness)
 	}
-	if with.Change.Fingerprint != without.Change.Fingerprint {
-		t.Fatalf("fingerprint changed: %s -> %s", without.Change.Fingerprint, with.Change.Fingerprint)
+	if with.Fingerprint != without.Fingerprint {
+		t.Fatalf("fingerprint changed: %s -> %s", without.Fingerprint, with.Fingerprint)
 	}
 	w := with.Witness
 	if w.File != "tests/require-labels/resource.yaml" || w.ID() != "Pod apps/pod-no-team" || w.Policy != "require-labels" || w.Rule != "check-pod-labels" || w.Message == "" {
@@ -526,15 +525,19 @@ func TestWitnessKeepsFingerprintAndApprovals(t *testing.T) {
 				ann = map[string]any{}
 				meta["annotations"] = ann
 			}
-			ann[weaken.ApprovalKey(without.Change.Fingerprint)] = "reason=test"
+			ann[weaken.ApprovalKey(without.Fingerprint)] = "reason=test"
 		}
 	}
-	findings, err := weaken.Gate{}.Check(context.Background(), in)
+	out, err := gate.RunOne(context.Background(), in, weaken.Gate{})
+	var findings []report.Finding
+	if out != nil {
+		findings = out.Problems()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range findings {
-		if f.Severity == gate.Error {
+		if f.Severity == report.Error {
 			t.Errorf("approved change still rejected: %s", f.Message)
 		}
 	}
@@ -589,7 +592,7 @@ spec:
 `))
 		ev := evaluate(t, weaken.Gate{}, in)
 		pattern := item(t, ev, "check-pod-labels", "validate.pattern")
-		if pattern.Change.Class != weaken.Unknown || pattern.Witness == nil || pattern.Witness.Exclusive {
+		if pattern.Change.Class != string(weaken.Unknown) || pattern.Witness == nil || pattern.Witness.Exclusive {
 			t.Errorf("pattern change: class %s, witness %+v", pattern.Change.Class, pattern.Witness)
 		}
 		var msg string
@@ -606,8 +609,10 @@ spec:
 		in := pair(t, "overlays/production", auditPodLabels)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		ev, err := weaken.Gate{}.Evaluate(ctx, in)
-		if err != nil {
+		// Straight into the gate: gate.Run would stop at the cancelled
+		// context before the gate starts.
+		ev := &report.Overlay{}
+		if err := (weaken.Gate{}).Check(ctx, in, ev); err != nil {
 			t.Fatal(err)
 		}
 		if it := item(t, ev, "check-pod-labels", "failureAction"); it.Witness != nil {

@@ -1,9 +1,8 @@
-package output
+package attribute
 
 import (
 	"bytes"
 	"errors"
-	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"io"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,9 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Source lines. Findings name a source file (relative to the repository
@@ -26,19 +28,6 @@ import (
 
 // maxSourceBytes bounds what Locate reads of one file.
 const maxSourceBytes = 16 << 20
-
-// ParseObject splits a finding's Object, "Kind name" or "Kind ns/name".
-func ParseObject(object string) (kind, namespace, name string) {
-	kind, rest, ok := strings.Cut(strings.TrimSpace(object), " ")
-	if !ok {
-		return kind, "", ""
-	}
-	rest = strings.TrimSpace(rest)
-	if ns, n, ok := strings.Cut(rest, "/"); ok {
-		return kind, ns, n
-	}
-	return kind, "", rest
-}
 
 // ObjectLine returns the 1-based line of metadata.name of the object of
 // this kind (and namespace, when both the object and the document say) and
@@ -295,15 +284,15 @@ func testEntryLine(data []byte, policy, rule, resource string) int {
 }
 
 // Locate fills in the Line of every finding and witness that has a File
-// and none yet, reading the files under root (the repository root). Files
-// outside root, missing or unreadable leave the line unknown.
-func (r *CheckReport) Locate(root string) {
-	repo, err := repofs.Open(root, repofs.Limits{MaxFileBytes: maxSourceBytes})
+// and none yet, reading the files through repo (the run's view of the
+// repository). Files outside it, missing or unreadable leave the line
+// unknown.
+func Locate(repo *repofs.Root, fs []report.Finding) {
+	if repo == nil {
+		return
+	}
 	cache := map[string][]byte{}
 	read := func(rel string) []byte {
-		if err != nil {
-			return nil
-		}
 		if b, ok := cache[rel]; ok {
 			return b
 		}
@@ -312,31 +301,27 @@ func (r *CheckReport) Locate(root string) {
 			return nil
 		}
 		b, err := repo.ReadFile(rel)
-		if err != nil {
+		if err != nil || len(b) > maxSourceBytes {
 			return nil
 		}
 		cache[rel] = b
 		return b
 	}
-	for i := range r.Overlays {
-		for j := range r.Overlays[i].Findings {
-			f := &r.Overlays[i].Findings[j]
-			if f.File != "" && f.Line == 0 {
-				if data := read(f.File); data != nil {
-					f.Line = FindingLine(data, f)
-				}
+	for j := range fs {
+		f := &fs[j]
+		if f.File != "" && f.Line == 0 {
+			if data := read(f.File); data != nil {
+				f.Line = FindingLine(data, f)
 			}
-			if o := f.Origin; o != nil && o.ObjectFile != "" && o.ObjectLine == 0 {
-				if data := read(o.ObjectFile); data != nil {
-					kind, ns, name := ParseObject(f.Object)
-					kind, _, _ = strings.Cut(kind, ".")
-					o.ObjectLine = ObjectLine(data, kind, ns, name)
-				}
+		}
+		if o := f.Origin; o != nil && o.ObjectFile != "" && o.ObjectLine == 0 {
+			if data := read(o.ObjectFile); data != nil {
+				o.ObjectLine = ObjectLine(data, f.Subject.BareKind(), f.Subject.Namespace, f.Subject.Name)
 			}
-			if w := f.Witness; w != nil && w.File != "" && w.Line == 0 {
-				if data := read(w.File); data != nil {
-					w.Line = ObjectLine(data, w.Kind, w.Namespace, w.Name)
-				}
+		}
+		if w := f.Witness; w != nil && w.File != "" && w.Line == 0 {
+			if data := read(w.File); data != nil {
+				w.Line = ObjectLine(data, w.Kind, w.Namespace, w.Name)
 			}
 		}
 	}
@@ -347,18 +332,17 @@ func (r *CheckReport) Locate(root string) {
 // rule's entry in spec.rules for a finding naming a Rule) when the file
 // has it, else of the object's metadata.name; the result entry for a test
 // finding ("policy <name>"); 0 when unknown.
-func FindingLine(data []byte, f *Finding) int {
-	kind, ns, name := ParseObject(f.Object)
+func FindingLine(data []byte, f *report.Finding) int {
+	s := f.Subject
 	switch {
-	case kind == "policy":
-		return testEntryLine(data, name, f.Rule, f.Resource)
-	case kind == "Test":
-		return ObjectLine(data, "Test", "", name)
-	case kind != "" && name != "":
-		kind, _, _ = strings.Cut(kind, ".") // "PolicyException.kyverno.io"
-		root, line := objectDoc(data, kind, ns, name)
+	case s.Kind == report.SubjectTestPolicy:
+		return testEntryLine(data, s.Name, f.Rule, f.Resource)
+	case s.Kind == report.SubjectTest:
+		return ObjectLine(data, report.SubjectTest, "", s.Name)
+	case s.Kind != "" && s.Name != "":
+		root, line := objectDoc(data, s.BareKind(), s.Namespace, s.Name)
 		field := f.Field
-		if field == "" && f.Rule != "" && f.Gate != "test" {
+		if field == "" && f.Rule != "" && f.Gate != report.GateTest {
 			field = RuleField(f.Rule)
 		}
 		if root != nil && field != "" {

@@ -1,109 +1,210 @@
-package output
+// Package report is the one model of what kyverno-gate found. A gate makes
+// each Finding once, with everything a report needs (subject, kind, change,
+// approval, witness), and appends it to the Overlay it judges; the pipeline
+// attributes it to its file and line; every command and every output
+// format reads the same Report. It links neither Kyverno nor kustomize, so
+// the formats and their tests build in seconds.
+//
+// The JSON format is this model as is, so the field comments below are the
+// schema's documentation (see also docs/check-report.md); SchemaVersion
+// changes whenever a field is removed or changes meaning, not when one is
+// added.
+package report
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/kyverno-gate/kyverno-gate/gate"
+	"time"
 )
-
-// The check report: what `kyverno-gate check` found over one or many
-// overlays, in one model that every format (text, json, markdown, sarif,
-// junit, github) writes. The JSON format is this model as is, so the field
-// comments below are the schema's documentation (see also
-// docs/check-report.md); SchemaVersion changes whenever a field is removed
-// or changes meaning, not when one is added.
 
 // SchemaVersion is the version of the JSON report this package writes.
-const SchemaVersion = 2
+// Version 3: the finding kind of a missing baseline is "missing-baseline"
+// (it was "weaker"), and overlays carry their exitCode.
+const SchemaVersion = 3
 
-// CheckVerdict is the verdict of a whole check or of one overlay.
-type CheckVerdict string
+// Verdict is the verdict of a whole check, of one overlay or of a test run.
+type Verdict string
 
 const (
-	// VerdictVetted: every gate passed (warnings and approved findings allowed).
-	VerdictVetted CheckVerdict = "vetted"
-	// VerdictRejected: some finding is an unapproved error.
-	VerdictRejected CheckVerdict = "rejected"
-	// VerdictError: the overlay could not be evaluated (render failure,
-	// timeout, internal error); nothing is known about it.
-	VerdictError CheckVerdict = "error"
+	// Vetted: every gate passed (warnings and approved findings allowed).
+	Vetted Verdict = "vetted"
+	// Rejected: some finding is an unapproved error.
+	Rejected Verdict = "rejected"
+	// Failed: the overlay could not be evaluated (render failure, timeout,
+	// internal error); nothing is known about it.
+	Failed Verdict = "error"
 )
 
-// ExitCode is the process exit status for the verdict, as generate uses
-// it: 0 vetted, 1 rejected, 2 could not evaluate.
-func (v CheckVerdict) ExitCode() int {
+// ExitCode is the process exit status for the verdict, the same for every
+// command: 0 vetted, 1 rejected, 2 could not evaluate.
+func (v Verdict) ExitCode() int {
 	switch v {
-	case VerdictVetted:
+	case Vetted:
 		return 0
-	case VerdictRejected:
+	case Rejected:
 		return 1
 	}
 	return 2
 }
 
-// rank orders verdicts from best to worst for Combine.
-func (v CheckVerdict) rank() int {
+// Headline is the verdict as the text reports print it.
+func (v Verdict) Headline() string {
 	switch v {
-	case VerdictVetted:
-		return 0
-	case VerdictRejected:
-		return 1
+	case Vetted:
+		return "vetted"
+	case Rejected:
+		return "REJECTED"
 	}
-	return 2
+	return "could not be evaluated"
 }
 
 // Combine returns the verdict of several overlays: the worst of them, an
 // evaluation error counting worse than a rejection (a run that could not
 // look at everything cannot vouch for anything). No overlays is vetted.
-func Combine(vs ...CheckVerdict) CheckVerdict {
-	out := VerdictVetted
+func Combine(vs ...Verdict) Verdict {
+	out := Vetted
 	for _, v := range vs {
-		if v.rank() > out.rank() {
+		if v.ExitCode() > out.ExitCode() {
 			out = v
 		}
 	}
 	return out
 }
 
-// Check maps generate's Verdict onto a CheckVerdict.
-func (v Verdict) Check() CheckVerdict {
-	switch v {
-	case Vetted:
-		return VerdictVetted
-	case Rejected:
-		return VerdictRejected
-	}
-	return VerdictError
-}
-
-// Severity of a report finding: gate.Error and gate.Warning, plus Note for
-// an approved weakening or floor violation, which does not reject.
+// Severity of a finding.
 type Severity string
 
 const (
-	SeverityError   Severity = Severity(gate.Error)
-	SeverityWarning Severity = Severity(gate.Warning)
-	SeverityNote    Severity = "note"
+	// Error findings reject the rendering.
+	Error Severity = "error"
+	// Warning findings are reported and do not reject.
+	Warning Severity = "warning"
+	// Note is an approved weakening or floor violation: reported, not
+	// rejecting.
+	Note Severity = "note"
 )
 
-// CheckReport is the whole outcome of a check.
-type CheckReport struct {
+// Gate names the gate that made a finding.
+type Gate string
+
+// The gates, in the order they run.
+const (
+	GateAPIVersions Gate = "api-versions"
+	GateValidate    Gate = "validate"
+	GateWeaken      Gate = "weaken"
+	GateFloor       Gate = "floor"
+	GateTest        Gate = "test"
+)
+
+// Gates lists the gates in the order they run, which is the order of
+// findings of the same severity.
+var Gates = []Gate{GateAPIVersions, GateValidate, GateWeaken, GateFloor, GateTest}
+
+// Kind says what kind of finding of its gate a finding is.
+type Kind string
+
+const (
+	// KindNone: the gate has one kind of finding (api-versions, validate).
+	KindNone Kind = ""
+	// weaken: an enforcement change that is (or, unknown, may be) weaker.
+	KindWeaker  Kind = "weaker"
+	KindUnknown Kind = "unknown"
+	// weaken: an approval whose change is gone, an approval key that is
+	// not a fingerprint.
+	KindStaleApproval   Kind = "stale-approval"
+	KindInvalidApproval Kind = "invalid-approval"
+	// weaken: an environment under Argo CD with nothing to compare with.
+	KindMissingBaseline Kind = "missing-baseline"
+	// floor: a floor of .kyverno-gate.yaml is not met.
+	KindViolation Kind = "violation"
+	// test: a result that failed, a suite that could not run, no suite.
+	KindFailed     Kind = "failed"
+	KindSuiteError Kind = "suite-error"
+	KindNoTests    Kind = "no-tests"
+)
+
+// Subject kinds that are not Kubernetes kinds.
+const (
+	// SubjectTest is a Kyverno test suite (Name: the Test's name).
+	SubjectTest = "Test"
+	// SubjectTestPolicy is a policy a test result names: the test says
+	// its name ("name" or "namespace/name"), not its kind.
+	SubjectTestPolicy = "policy"
+	// SubjectEnvironment is an environment of .kyverno-gate.yaml.
+	SubjectEnvironment = "environment"
+)
+
+// Subject is what a finding is about: a rendered object ("ClusterPolicy
+// require-labels"; a kind may carry its group, "PolicyException.kyverno.io",
+// where the name alone is ambiguous), or one of the Subject* kinds. It is
+// written as one string, "Kind name" or "Kind namespace/name".
+type Subject struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// String is "Kind name", "Kind namespace/name", or "" for no subject.
+func (s Subject) String() string {
+	switch {
+	case s.Kind == "" && s.Name == "":
+		return ""
+	case s.Namespace != "":
+		return s.Kind + " " + s.Namespace + "/" + s.Name
+	}
+	return s.Kind + " " + s.Name
+}
+
+// BareKind is Kind without its group.
+func (s Subject) BareKind() string {
+	k, _, _ := strings.Cut(s.Kind, ".")
+	return k
+}
+
+// Group is the group Kind names, "" when none.
+func (s Subject) Group() string {
+	_, g, _ := strings.Cut(s.Kind, ".")
+	return g
+}
+
+// ParseSubject reads what String wrote.
+func ParseSubject(s string) Subject {
+	kind, rest, ok := strings.Cut(strings.TrimSpace(s), " ")
+	if !ok {
+		return Subject{Kind: kind}
+	}
+	rest = strings.TrimSpace(rest)
+	if ns, n, ok := strings.Cut(rest, "/"); ok && kind != SubjectTestPolicy {
+		return Subject{Kind: kind, Namespace: ns, Name: n}
+	}
+	return Subject{Kind: kind, Name: rest}
+}
+
+func (s Subject) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *Subject) UnmarshalText(b []byte) error {
+	*s = ParseSubject(string(b))
+	return nil
+}
+
+// Report is the whole outcome of a run over one or many overlays.
+type Report struct {
 	// SchemaVersion is SchemaVersion; consumers should refuse a version
 	// they do not know.
 	SchemaVersion int  `json:"schemaVersion"`
 	Tool          Tool `json:"tool"`
 	// Verdict is the combined verdict of the overlays (see Combine), and
 	// ExitCode the status the command exits with.
-	Verdict  CheckVerdict `json:"verdict"`
-	ExitCode int          `json:"exitCode"`
+	Verdict  Verdict `json:"verdict"`
+	ExitCode int     `json:"exitCode"`
 	// Overlays are the results per rendered directory, in the order
 	// checked (the repository configuration's environment order when it
 	// declares them, weakest first).
-	Overlays []OverlayResult `json:"overlays"`
+	Overlays []Overlay `json:"overlays"`
 	// Posture is the matrix of effective actions, nil when not computed.
 	Posture *Matrix `json:"posture,omitempty"`
 }
@@ -120,15 +221,18 @@ func DefaultTool(v string) Tool {
 	return Tool{Name: "kyverno-gate", Version: v, InformationURI: "https://github.com/kyverno-gate/kyverno-gate"}
 }
 
-// OverlayResult is the outcome for one rendered directory.
-type OverlayResult struct {
+// Overlay is the outcome for one rendered directory. Gates append their
+// findings to it and fill their own sections (Tests, Posture).
+type Overlay struct {
 	// Path is the rendered directory relative to the repository root, with
 	// forward slashes.
 	Path string `json:"path"`
 	// Environment is the repository configuration's name for Path, "" when
 	// it declares none.
-	Environment string       `json:"environment,omitempty"`
-	Verdict     CheckVerdict `json:"verdict"`
+	Environment string  `json:"environment,omitempty"`
+	Verdict     Verdict `json:"verdict"`
+	// ExitCode is the status generate exits with for this overlay alone.
+	ExitCode int `json:"exitCode"`
 	// Baseline says what the weakening gate compared with, e.g.
 	// "git:origin/main" or "lock file overlays/production/kyverno-gate.lock.yaml";
 	// "" when there was no baseline.
@@ -141,11 +245,19 @@ type OverlayResult struct {
 	// Tests are the Kyverno test results against this rendering, nil when
 	// the test gate did not run.
 	Tests *TestSummary `json:"tests,omitempty"`
+	// Posture is this overlay's column of the posture matrix, filled by the
+	// weaken gate; nil when it did not run.
+	Posture *Column `json:"-"`
+	// Timings is how long each gate took (for make bench).
+	Timings map[Gate]time.Duration `json:"-"`
 }
+
+// Add appends findings.
+func (o *Overlay) Add(fs ...Finding) { o.Findings = append(o.Findings, fs...) }
 
 // Name is the environment name, else the path: the column header of the
 // overlay.
-func (o *OverlayResult) Name() string {
+func (o *Overlay) Name() string {
 	if o.Environment != "" {
 		return o.Environment
 	}
@@ -153,24 +265,88 @@ func (o *OverlayResult) Name() string {
 }
 
 // Label names the overlay for people: "overlays/production (production)".
-func (o *OverlayResult) Label() string {
+func (o *Overlay) Label() string {
 	if o.Environment != "" && o.Environment != o.Path {
 		return o.Path + " (" + o.Environment + ")"
 	}
 	return o.Path
 }
 
-// Finding is one finding of a gate, with what reports need beyond
-// gate.Finding.
+// Changes are the findings of gate g about an enforcement change or floor
+// violation (those with a Change), approved or not, in order.
+func (o *Overlay) Changes(g Gate) []Finding {
+	var out []Finding
+	for _, f := range o.Findings {
+		if f.Gate == g && f.Change != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Problems are the findings that are not approved (errors and warnings),
+// in order.
+func (o *Overlay) Problems() []Finding {
+	var out []Finding
+	for _, f := range o.Findings {
+		if f.Severity != Note {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Rejected reports whether any finding is an error.
+func (o *Overlay) Rejected() bool { return o.Count(Error) > 0 }
+
+// Tally counts findings by severity.
+type Tally struct{ Errors, Warnings, Approved int }
+
+// Tally counts o's findings.
+func (o *Overlay) Tally() Tally {
+	return Tally{Errors: o.Count(Error), Warnings: o.Count(Warning), Approved: o.Count(Note)}
+}
+
+// Add sums two tallies.
+func (t Tally) Add(u Tally) Tally {
+	return Tally{Errors: t.Errors + u.Errors, Warnings: t.Warnings + u.Warnings, Approved: t.Approved + u.Approved}
+}
+
+// String is the one summary sentence every report prints after a verdict:
+// "2 problems (1 warning, 1 approved)", "1 warning", "" for none.
+func (t Tally) String() string {
+	var rest []string
+	if t.Warnings > 0 {
+		rest = append(rest, Plural(t.Warnings, "warning"))
+	}
+	if t.Approved > 0 {
+		rest = append(rest, fmt.Sprintf("%d approved", t.Approved))
+	}
+	switch {
+	case t.Errors > 0 && len(rest) > 0:
+		return Plural(t.Errors, "problem") + " (" + strings.Join(rest, ", ") + ")"
+	case t.Errors > 0:
+		return Plural(t.Errors, "problem")
+	}
+	return strings.Join(rest, ", ")
+}
+
+// Plural is "1 word" or "n words".
+func Plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Finding is one problem a gate found (or an approved one, severity
+// note), phrased for the person who must fix it.
 type Finding struct {
-	// Gate is the gate that found it: apiVersions, validate, weaken,
-	// floor, test.
-	Gate string `json:"gate"`
+	// Gate is the gate that found it.
+	Gate Gate `json:"gate"`
 	// Kind says what kind of finding of the gate it is, when the gate has
-	// several: weaken "weaker", "unknown", "stale-approval",
-	// "invalid-approval"; floor "violation"; test "failed", "suite-error",
-	// "no-tests". "" otherwise.
-	Kind     string   `json:"kind,omitempty"`
+	// several (see the Kind constants); "" otherwise.
+	Kind     Kind     `json:"kind,omitempty"`
 	Severity Severity `json:"severity"`
 	// File is where the finding was introduced, relative to the
 	// repository root ("" when unknown): for a finding about a field of a
@@ -180,21 +356,25 @@ type Finding struct {
 	// finding the test file. Line is the 1-based line in File (0 when
 	// unknown): what the patch sets, else the field, the rule or the
 	// object's metadata.name in the declaring file. Origin says which.
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Object   string `json:"object,omitempty"`   // e.g. "ClusterPolicy require-labels"
-	Rule     string `json:"rule,omitempty"`     // policy rule or validation
-	Resource string `json:"resource,omitempty"` // a resource involved, e.g. a test resource or witness
-	// Field is the field of Object the finding is about, a dotted path
-	// with list items in brackets, by name when they have one
-	// ("spec.rules[check-team].validate.failureAction"); "" when the
-	// finding is about the whole object.
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	// Subject is what the finding is about, written as "Kind name" or
+	// "Kind namespace/name" (e.g. "ClusterPolicy require-labels").
+	Subject  Subject `json:"object,omitzero"`
+	Rule     string  `json:"rule,omitempty"`     // policy rule or validation
+	Resource string  `json:"resource,omitempty"` // a resource involved, e.g. a test resource or witness
+	// Field is the field of Subject the finding is about, a dotted path
+	// with list items in brackets, by name when they have one, else by
+	// index ("spec.rules[check-team].validate.failureAction",
+	// "metadata.annotations[approve.kyverno-gate.io/3f2a9c1b0d4e]"); ""
+	// when the finding is about the whole object. Attribution uses it to
+	// find the patch that introduced the finding.
 	Field string `json:"field,omitempty"`
 	// Origin says how File and Line were chosen and where the object is
 	// declared; nil when the finding is not about a rendered object.
 	Origin  *Origin `json:"origin,omitempty"`
 	Message string  `json:"message"`
-	Hint    string  `json:"hint,omitempty"`
+	Hint    string  `json:"hint,omitempty"` // what to do next
 	// ID is stable across runs for the same problem: the Fingerprint when
 	// there is one, else a hash of gate, the declaring file (see
 	// FindingID), object, rule, resource and message; never a line.
@@ -339,6 +519,9 @@ func (w *Witness) ID() string {
 	return w.Kind + " " + w.Name
 }
 
+// String is "file (Kind namespace/name)".
+func (w *Witness) String() string { return w.File + " (" + w.ID() + ")" }
+
 // TestSummary is the Kyverno test outcome of one overlay.
 type TestSummary struct {
 	// Counts as `kyverno test` reports them, and Failed as kyverno-gate
@@ -396,48 +579,6 @@ func (c *TestCase) Name() string {
 	return strings.Join(parts, " ")
 }
 
-// FromGate converts gate findings; the ID is filled in, everything else
-// optional stays empty.
-func FromGate(fs []gate.Finding) []Finding {
-	out := make([]Finding, 0, len(fs))
-	for _, f := range fs {
-		rf := Finding{Gate: f.Gate, Severity: Severity(f.Severity), File: f.File, Object: f.Object, Rule: f.Rule,
-			Resource: f.Resource, Field: f.Field, Message: f.Message, Hint: f.Hint}
-		rf.Kind = guessKind(f)
-		rf.ID = FindingID(rf)
-		out = append(out, rf)
-	}
-	return out
-}
-
-// guessKind names the kind of a finding from its gate and message, for
-// gates that do not say.
-func guessKind(f gate.Finding) string {
-	switch f.Gate {
-	case "weaken":
-		switch {
-		case strings.HasPrefix(f.Message, "stale approval"):
-			return "stale-approval"
-		case strings.HasPrefix(f.Message, "annotation ") && strings.Contains(f.Message, "is not an approval"):
-			return "invalid-approval"
-		case strings.HasPrefix(f.Message, "may weaken"):
-			return "unknown"
-		}
-		return "weaker"
-	case "floor":
-		return "violation"
-	case "test":
-		switch {
-		case f.File == "":
-			return "no-tests"
-		case strings.HasPrefix(f.Message, "could not run"):
-			return "suite-error"
-		}
-		return "failed"
-	}
-	return ""
-}
-
 // FindingID returns f's stable id: its fingerprint, else the first 12 hex
 // digits of a SHA-256 over gate, file, object, rule, resource and message,
 // where file is the file that declares the object when Origin knows it
@@ -452,21 +593,11 @@ func FindingID(f Finding) string {
 		file = f.Origin.ObjectFile
 	}
 	h := sha256.New()
-	for _, s := range []string{f.Gate, file, f.Object, f.Rule, f.Resource, f.Message} {
+	for _, s := range []string{string(f.Gate), file, f.Subject.String(), f.Rule, f.Resource, f.Message} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-// GateFinding returns f as a gate.Finding (severity note becomes warning).
-func (f *Finding) GateFinding() gate.Finding {
-	s := gate.Severity(f.Severity)
-	if f.Severity == SeverityNote {
-		s = gate.Warning
-	}
-	return gate.Finding{Gate: f.Gate, Severity: s, File: f.File, Object: f.Object, Rule: f.Rule, Resource: f.Resource, Field: f.Field,
-		Message: f.Message, Hint: f.Hint}
 }
 
 // Place is "file:line" (or "file", or "").
@@ -481,7 +612,7 @@ func (f *Finding) Place() string {
 }
 
 // Count returns the number of findings of severity s.
-func (o *OverlayResult) Count(s Severity) int {
+func (o *Overlay) Count(s Severity) int {
 	n := 0
 	for _, f := range o.Findings {
 		if f.Severity == s {
@@ -491,37 +622,44 @@ func (o *OverlayResult) Count(s Severity) int {
 	return n
 }
 
-// Finalize completes a report built by hand or by the collect package:
-// schema version, IDs, per-overlay verdicts when unset (error when Error
-// is set, rejected with an error finding, else vetted), the combined
-// verdict and the exit code. Findings keep their order.
-func (r *CheckReport) Finalize() {
+// Finalize completes an overlay: IDs, and the verdict when unset (error
+// when Error is set, rejected with an error finding, else vetted) with its
+// exit code. Findings keep their order.
+func (o *Overlay) Finalize() {
+	if o.Findings == nil {
+		o.Findings = []Finding{}
+	}
+	for j := range o.Findings {
+		if o.Findings[j].ID == "" {
+			o.Findings[j].ID = FindingID(o.Findings[j])
+		}
+	}
+	if o.Verdict == "" {
+		switch {
+		case o.Error != "":
+			o.Verdict = Failed
+		case o.Rejected():
+			o.Verdict = Rejected
+		default:
+			o.Verdict = Vetted
+		}
+	}
+	o.ExitCode = o.Verdict.ExitCode()
+}
+
+// Finalize completes a report built by hand or by the pipeline: schema
+// version, every overlay (see Overlay.Finalize), the combined verdict and
+// the exit code.
+func (r *Report) Finalize() {
 	r.SchemaVersion = SchemaVersion
-	var vs []CheckVerdict
+	var vs []Verdict
 	for i := range r.Overlays {
 		o := &r.Overlays[i]
-		if o.Findings == nil {
-			o.Findings = []Finding{}
-		}
-		for j := range o.Findings {
-			if o.Findings[j].ID == "" {
-				o.Findings[j].ID = FindingID(o.Findings[j])
-			}
-		}
-		if o.Verdict == "" {
-			switch {
-			case o.Error != "":
-				o.Verdict = VerdictError
-			case o.Count(SeverityError) > 0:
-				o.Verdict = VerdictRejected
-			default:
-				o.Verdict = VerdictVetted
-			}
-		}
+		o.Finalize()
 		vs = append(vs, o.Verdict)
 	}
 	if r.Overlays == nil {
-		r.Overlays = []OverlayResult{}
+		r.Overlays = []Overlay{}
 	}
 	r.Verdict = Combine(vs...)
 	r.ExitCode = r.Verdict.ExitCode()
@@ -655,4 +793,35 @@ func (r *MatrixRow) Changed() bool {
 		}
 	}
 	return false
+}
+
+// Sort orders findings errors first, then warnings, then approved, then by
+// gate in the order gates run (unknown gates last), then by place; the
+// order of a report is the same on every run.
+func Sort(fs []Finding) {
+	rank := func(g Gate) int {
+		for i, x := range Gates {
+			if x == g {
+				return i
+			}
+		}
+		return len(Gates)
+	}
+	sev := map[Severity]int{Error: 0, Warning: 1, Note: 2}
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		if a.Severity != b.Severity {
+			return sev[a.Severity] < sev[b.Severity]
+		}
+		if ra, rb := rank(a.Gate), rank(b.Gate); ra != rb {
+			return ra < rb
+		}
+		for _, p := range [][2]string{{string(a.Gate), string(b.Gate)}, {a.File, b.File}, {a.Subject.String(), b.Subject.String()},
+			{a.Rule, b.Rule}, {a.Resource, b.Resource}, {a.Message, b.Message}} {
+			if p[0] != p[1] {
+				return p[0] < p[1]
+			}
+		}
+		return false
+	})
 }

@@ -1,6 +1,7 @@
-package output
+package attribute
 
 import (
+	"github.com/kyverno-gate/kyverno-gate/report"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,13 +79,13 @@ results:
 
 func TestFindingLine(t *testing.T) {
 	for _, c := range []struct {
-		f    Finding
+		f    report.Finding
 		want int
 	}{
-		{Finding{Object: "policy require-labels", Rule: "check-team", Resource: "pod-no-team"}, 15},
-		{Finding{Object: "policy require-labels", Rule: "check-team", Resource: "pod-with-team"}, 10},
-		{Finding{Object: "Test require-labels"}, 4},
-		{Finding{Object: "policy nope"}, 0},
+		{report.Finding{Subject: report.ParseSubject("policy require-labels"), Rule: "check-team", Resource: "pod-no-team"}, 15},
+		{report.Finding{Subject: report.ParseSubject("policy require-labels"), Rule: "check-team", Resource: "pod-with-team"}, 10},
+		{report.Finding{Subject: report.ParseSubject("Test require-labels")}, 4},
+		{report.Finding{Subject: report.ParseSubject("policy nope")}, 0},
 	} {
 		if got := FindingLine([]byte(testFile), &c.f); got != c.want {
 			t.Errorf("%+v: line %d, want %d", c.f, got, c.want)
@@ -103,14 +104,14 @@ func TestLocate(t *testing.T) {
 	outside := filepath.Join(filepath.Dir(root), "outside.yaml")
 	_ = os.WriteFile(outside, []byte(policies), 0o644)
 	defer os.Remove(outside)
-	r := &CheckReport{Overlays: []OverlayResult{{Path: "o", Findings: []Finding{
-		{File: "base/p.yaml", Object: "Policy apps/require-labels",
-			Witness: &Witness{File: "base/p.yaml", Kind: "ClusterPolicy", Name: "require-labels"}},
-		{File: "../outside.yaml", Object: "ClusterPolicy require-labels"},
-		{File: "base/missing.yaml", Object: "ClusterPolicy require-labels"},
-		{File: "base/p.yaml", Line: 99, Object: "ClusterPolicy require-labels"},
+	r := &report.Report{Overlays: []report.Overlay{{Path: "o", Findings: []report.Finding{
+		{File: "base/p.yaml", Subject: report.ParseSubject("Policy apps/require-labels"),
+			Witness: &report.Witness{File: "base/p.yaml", Kind: "ClusterPolicy", Name: "require-labels"}},
+		{File: "../outside.yaml", Subject: report.ParseSubject("ClusterPolicy require-labels")},
+		{File: "base/missing.yaml", Subject: report.ParseSubject("ClusterPolicy require-labels")},
+		{File: "base/p.yaml", Line: 99, Subject: report.ParseSubject("ClusterPolicy require-labels")},
 	}}}}
-	r.Locate(root)
+	Locate(openRepo(t, root), r.Overlays[0].Findings)
 	fs := r.Overlays[0].Findings
 	for i, want := range []int{14, 0, 0, 99} {
 		if fs[i].Line != want {
@@ -119,18 +120,5 @@ func TestLocate(t *testing.T) {
 	}
 	if fs[0].Witness.Line != 7 {
 		t.Errorf("witness line %d", fs[0].Witness.Line)
-	}
-}
-
-func TestParseObject(t *testing.T) {
-	for in, want := range map[string][3]string{
-		"ClusterPolicy require-labels": {"ClusterPolicy", "", "require-labels"},
-		"Policy apps/x":                {"Policy", "apps", "x"},
-		"Pod":                          {"Pod", "", ""},
-	} {
-		k, ns, n := ParseObject(in)
-		if [3]string{k, ns, n} != want {
-			t.Errorf("%s: %s %s %s", in, k, ns, n)
-		}
 	}
 }

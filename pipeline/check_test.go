@@ -1,4 +1,4 @@
-package collect
+package pipeline
 
 import (
 	"bytes"
@@ -13,14 +13,8 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/kyverno-gate/kyverno-gate/baseline"
-	"github.com/kyverno-gate/kyverno-gate/gate"
-	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
-	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
-	"github.com/kyverno-gate/kyverno-gate/output/attribute"
-	"github.com/kyverno-gate/kyverno-gate/pipeline"
-	"github.com/kyverno-gate/kyverno-gate/render"
+	rep "github.com/kyverno-gate/kyverno-gate/report"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -104,65 +98,35 @@ func TestCheckReportFromPipeline(t *testing.T) {
 	commit()
 
 	ctx := context.Background()
-	report := &output.CheckReport{Tool: output.DefaultTool("test")}
-	var cols []output.Column
-	for _, env := range []string{"staging", "production"} {
-		dir := filepath.Join(root, "overlays", env)
-		s, err := settings.Resolve(map[string][]string{"baseline": {"git:" + base}, "allow-no-tests": {"true"}, "repo-root": {root}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := pipeline.Run(ctx, dir, s, func(string, ...any) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// What check must add: the baseline and the weaken gate's items.
-		opts := render.Options{Root: root}
-		baseRes, baseName, err := baseline.Resolve(s.Baseline, root, out.Rendered.Dir, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := &gate.Input{Root: root, Dir: out.Rendered.Dir, Rendered: out.Rendered, Baseline: baseRes, BaselineName: baseName, Settings: s}
-		ev, err := weaken.Gate{}.Evaluate(ctx, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fl, err := weaken.FloorGate{}.Evaluate(ctx, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		findings := Findings(out.Report.Findings, ev.Items, fl.Items)
-		attribute.Findings(findings, out.Rendered)
-		report.Overlays = append(report.Overlays, output.OverlayResult{Path: out.Rendered.Dir, Environment: env, Baseline: baseName,
-			Findings: findings})
-		head, _ := kyverno.Load(out.Rendered.Resources)
-		baseObjs, _ := kyverno.Load(baseRes.Resources)
-		cols = append(cols, Column(env, head, baseObjs, ev.Items...))
+	s, err := settings.Resolve(map[string][]string{"baseline": {"git:" + base}, "allow-no-tests": {"true"}, "repo-root": {root}}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	report.Posture = output.NewMatrix(cols...)
-	report.Finalize()
-	report.Locate(root)
-
-	if report.Verdict != output.VerdictRejected || report.Overlays[0].Verdict != output.VerdictVetted {
+	var dirs []string
+	for _, env := range []string{"staging", "production"} {
+		dirs = append(dirs, filepath.Join(root, "overlays", env))
+	}
+	report := Check(ctx, dirs, s, rep.DefaultTool("test"), func(string, ...any) {}, func(err error) string { return err.Error() })
+	if report.Verdict != rep.Rejected || report.Overlays[0].Verdict != rep.Vetted {
 		t.Fatalf("verdicts %s / %s %s", report.Verdict, report.Overlays[0].Verdict, report.Overlays[1].Verdict)
 	}
 	prod := report.Overlays[1]
 	// The weakening, and the deprecation warning every ClusterPolicy gets.
-	if prod.Count(output.SeverityError) != 1 || prod.Findings[0].Gate != "weaken" {
+	if prod.Count(rep.Error) != 1 || prod.Findings[0].Gate != "weaken" {
 		t.Fatalf("production findings: %+v", prod.Findings)
 	}
 	f := prod.Findings[0]
 	// On the overlay's patch, at the value it sets (line 10 of the
 	// production kustomization); the policy is declared in the base.
 	if f.Gate != "weaken" || f.File != "overlays/production/kustomization.yaml" || f.Line != 10 || f.Origin == nil ||
-		f.Origin.Via != output.OriginPatch || f.Origin.ObjectFile != "base/policy.yaml" || f.Origin.ObjectLine != 6 ||
+		f.Origin.Via != rep.OriginPatch || f.Origin.ObjectFile != "base/policy.yaml" || f.Origin.ObjectLine != 6 ||
 		f.Field != "spec.rules[check-team].validate.failureAction" || f.Fingerprint == "" || f.ApprovalToAdd == nil ||
 		f.ApprovalToAdd.Kustomization != "overlays/production/kustomization.yaml" || !strings.Contains(f.ApprovalToAdd.Patch, f.Fingerprint) {
 		t.Errorf("finding %+v", f)
 	}
 	row := report.Posture.Rows[0]
-	if row.Rule != "check-team" || row.Cells[0].Action != "Enforce" || row.Cells[0].Change != output.MarkNone ||
-		row.Cells[1].Action != "Audit" || row.Cells[1].Change != output.MarkWeaker || row.Cells[1].Baseline != "Enforce" {
+	if row.Rule != "check-team" || row.Cells[0].Action != "Enforce" || row.Cells[0].Change != rep.MarkNone ||
+		row.Cells[1].Action != "Audit" || row.Cells[1].Change != rep.MarkWeaker || row.Cells[1].Baseline != "Enforce" {
 		t.Errorf("posture %+v", report.Posture)
 	}
 	for _, name := range output.Names() {

@@ -1,4 +1,4 @@
-package output
+package attribute
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kyverno-gate/kyverno-gate/internal/fuzzseed"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 var (
@@ -47,7 +48,8 @@ func FuzzFindingLine(f *testing.F) {
 	f.Add([]byte("kind: Policy\nmetadata:\n  name: a\n  namespace: b\n"), "Policy b/a", "", "metadata.annotations[example.com/x]")
 	f.Add([]byte("kind: X\r  name: y\r"), "X y", "", "")
 	f.Fuzz(func(t *testing.T, data []byte, object, rule, field string) {
-		fd := &Finding{Gate: "weaken", Object: object, Rule: rule, Field: field, Resource: rule}
+		subject := report.ParseSubject(object)
+		fd := &report.Finding{Gate: "weaken", Subject: subject, Rule: rule, Field: field, Resource: rule}
 		line := FindingLine(data, fd)
 		if again := FindingLine(data, fd); again != line {
 			t.Fatalf("not deterministic: %d, then %d", line, again)
@@ -55,7 +57,7 @@ func FuzzFindingLine(f *testing.F) {
 		if max := lineCount(data); line < 0 || line > max {
 			t.Fatalf("line %d of a file of %d lines", line, max)
 		}
-		kind, ns, name := ParseObject(object)
+		kind, ns, name := subject.Kind, subject.Namespace, subject.Name
 		ol := ObjectLine(data, kind, ns, name)
 		if ol < 0 || ol > lineCount(data) {
 			t.Fatalf("object line %d of a file of %d lines", ol, lineCount(data))

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // markLine returns the line of testdata/repo/file that carries the comment
@@ -40,95 +41,95 @@ func TestFindings(t *testing.T) {
 	tests := []struct {
 		name      string
 		overlay   string
-		finding   output.Finding
+		finding   report.Finding
 		wantFile  string
 		wantMark  string // the line: the mark's in wantFile
 		wantVia   string
 		wantPatch string // the JSON pointer of the chosen patch operation
 	}{
 		{name: "inline JSON patch, index resolved by the rendered object", overlay: "inline",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "inline JSON patch adding a block, index named by a test op", overlay: "inline",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-owner", Field: "spec.rules[check-owner].exclude"},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-exclude", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-owner", Field: "spec.rules[check-owner].exclude"},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-exclude", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/1/exclude"},
 		{name: "a field inside what a patch adds", overlay: "inline",
-			finding:  output.Finding{Gate: "floor", Object: team, Rule: "check-owner", Field: "spec.rules[check-owner].exclude.any[0].resources.namespaces"},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-ns", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "floor", Subject: report.ParseSubject(team), Rule: "check-owner", Field: "spec.rules[check-owner].exclude.any[0].resources.namespaces"},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-ns", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/1/exclude/any/0/resources/namespaces"},
 		{name: "autogen rule is its parent's", overlay: "inline",
-			finding:  output.Finding{Gate: "floor", Object: team, Rule: "autogen-check-team", Field: "spec.rules[autogen-check-team].validate.failureAction"},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "floor", Subject: report.ParseSubject(team), Rule: "autogen-check-team", Field: "spec.rules[autogen-check-team].validate.failureAction"},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "rule without field", overlay: "inline",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team"},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team"},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "validate's unknown field by index", overlay: "inline",
-			finding:  output.Finding{Gate: "validate", Object: team, Field: "spec.rules[1].exclude"},
-			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-exclude", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "validate", Subject: report.ParseSubject(team), Field: "spec.rules[1].exclude"},
+			wantFile: "overlays/inline/kustomization.yaml", wantMark: "inline-owner-exclude", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/1/exclude"},
 		{name: "a field no patch sets stays on the base, at the field", overlay: "inline",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: "spec.rules[check-team].exclude"},
-			wantFile: base, wantMark: "base-exclude", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: "spec.rules[check-team].exclude"},
+			wantFile: base, wantMark: "base-exclude", wantVia: report.OriginObject},
 		{name: "whole object stays on the base, at the object", overlay: "inline",
-			finding:  output.Finding{Gate: "validate", Object: team},
-			wantFile: base, wantMark: "base-object", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "validate", Subject: report.ParseSubject(team)},
+			wantFile: base, wantMark: "base-object", wantVia: report.OriginObject},
 		{name: "patch file via path", overlay: "pathfile",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: "overlays/pathfile/audit.yaml", wantMark: "pathfile-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: "overlays/pathfile/audit.yaml", wantMark: "pathfile-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "strategic merge patch, rule item in the replaced list", overlay: "smp",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: "overlays/smp/rules.yaml", wantMark: "smp-team-action", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: "overlays/smp/rules.yaml", wantMark: "smp-team-action", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "strategic merge patch replacing the list that held a rule", overlay: "smp",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-owner", Field: "spec.rules[check-owner]"},
-			wantFile: "overlays/smp/rules.yaml", wantMark: "smp-rules", wantVia: output.OriginPatch, wantPatch: "/spec/rules"},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-owner", Field: "spec.rules[check-owner]"},
+			wantFile: "overlays/smp/rules.yaml", wantMark: "smp-rules", wantVia: report.OriginPatch, wantPatch: "/spec/rules"},
 		{name: "approval annotation of a strategic merge document", overlay: "smp",
-			finding:  output.Finding{Gate: "weaken", Object: team, Field: "metadata.annotations[approve.kyverno-gate.io/aaaaaaaaaaaa]"},
-			wantFile: "overlays/smp/annotate.yaml", wantMark: "smp-approval", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Field: "metadata.annotations[approve.kyverno-gate.io/aaaaaaaaaaaa]"},
+			wantFile: "overlays/smp/annotate.yaml", wantMark: "smp-approval", wantVia: report.OriginPatch,
 			wantPatch: "/metadata/annotations/approve.kyverno-gate.io~1aaaaaaaaaaaa"},
 		{name: "legacy patchesJson6902, renamed object", overlay: "legacy",
-			finding:  output.Finding{Gate: "weaken", Object: "ClusterPolicy prod-require-team", Rule: "check-team", Field: teamField},
-			wantFile: "overlays/legacy/audit.yaml", wantMark: "legacy-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject("ClusterPolicy prod-require-team"), Rule: "check-team", Field: teamField},
+			wantFile: "overlays/legacy/audit.yaml", wantMark: "legacy-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "legacy patchesStrategicMerge naming the object before namePrefix", overlay: "legacy",
-			finding:  output.Finding{Gate: "weaken", Object: "ClusterPolicy prod-require-team", Field: "spec.background"},
-			wantFile: "overlays/legacy/background.yaml", wantMark: "legacy-background", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject("ClusterPolicy prod-require-team"), Field: "spec.background"},
+			wantFile: "overlays/legacy/background.yaml", wantMark: "legacy-background", wantVia: report.OriginPatch,
 			wantPatch: "/spec/background"},
 		{name: "base change in a patched overlay stays on the base", overlay: "legacy",
-			finding:  output.Finding{Gate: "weaken", Object: "ClusterPolicy prod-require-team", Rule: "check-team", Field: "spec.rules[check-team].exclude"},
-			wantFile: base, wantMark: "base-exclude", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject("ClusterPolicy prod-require-team"), Rule: "check-team", Field: "spec.rules[check-team].exclude"},
+			wantFile: base, wantMark: "base-exclude", wantVia: report.OriginObject},
 		{name: "chain: the outermost patch wins", overlay: "production",
-			finding:  output.Finding{Gate: "floor", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: "overlays/production/kustomization.yaml", wantMark: "production-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "floor", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: "overlays/production/kustomization.yaml", wantMark: "production-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 		{name: "chain: a field only the middle overlay patches", overlay: "production",
-			finding:  output.Finding{Gate: "weaken", Object: team, Field: "spec.background"},
-			wantFile: "overlays/staging/kustomization.yaml", wantMark: "staging-background", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Field: "spec.background"},
+			wantFile: "overlays/staging/kustomization.yaml", wantMark: "staging-background", wantVia: report.OriginPatch,
 			wantPatch: "/spec/background"},
 		{name: "chain: a field nobody patches", overlay: "production",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-owner", Field: "spec.rules[check-owner]"},
-			wantFile: base, wantMark: "base-rule-owner", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-owner", Field: "spec.rules[check-owner]"},
+			wantFile: base, wantMark: "base-rule-owner", wantVia: report.OriginObject},
 		{name: "patches of other objects are not chosen", overlay: "other",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: base, wantMark: "base-team-action", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: base, wantMark: "base-team-action", wantVia: report.OriginObject},
 		{name: "label and annotation selectors of other objects are not chosen", overlay: "other",
-			finding:  output.Finding{Gate: "weaken", Object: team, Field: "spec.background"},
-			wantFile: base, wantMark: "base-background", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Field: "spec.background"},
+			wantFile: base, wantMark: "base-background", wantVia: report.OriginObject},
 		{name: "removed rule: the remove without a test", overlay: "remove",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-owner", Field: "spec.rules[check-owner]"},
-			wantFile: "overlays/remove/kustomization.yaml", wantMark: "remove-owner", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-owner", Field: "spec.rules[check-owner]"},
+			wantFile: "overlays/remove/kustomization.yaml", wantMark: "remove-owner", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/1"},
 		{name: "removing another rule does not touch a rendered one", overlay: "remove",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: base, wantMark: "base-team-action", wantVia: output.OriginObject},
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: base, wantMark: "base-team-action", wantVia: report.OriginObject},
 		{name: "component patch", overlay: "component",
-			finding:  output.Finding{Gate: "weaken", Object: team, Rule: "check-team", Field: teamField},
-			wantFile: "components/audit/kustomization.yaml", wantMark: "component-team", wantVia: output.OriginPatch,
+			finding:  report.Finding{Gate: "weaken", Subject: report.ParseSubject(team), Rule: "check-team", Field: teamField},
+			wantFile: "components/audit/kustomization.yaml", wantMark: "component-team", wantVia: report.OriginPatch,
 			wantPatch: "/spec/rules/0/validate/failureAction"},
 	}
 	renders := map[string]*render.Result{}
@@ -144,12 +145,12 @@ func TestFindings(t *testing.T) {
 				renders[tt.overlay] = res
 			}
 			f := tt.finding
-			f.Severity, f.Message = output.SeverityError, "m"
-			f.File = Object(res, f.Object).Source // as the gates set it
-			id := output.FindingID(f)
-			r := &output.CheckReport{Overlays: []output.OverlayResult{{Path: res.Dir, Findings: []output.Finding{f}}}}
+			f.Severity, f.Message = report.Error, "m"
+			f.File = Object(res, f.Subject).Source // as the gates set it
+			id := report.FindingID(f)
+			r := &report.Report{Overlays: []report.Overlay{{Path: res.Dir, Findings: []report.Finding{f}}}}
 			Findings(r.Overlays[0].Findings, res)
-			r.Locate(root)
+			Locate(openRepo(t, root), r.Overlays[0].Findings)
 			got := r.Overlays[0].Findings[0]
 			want := markLine(t, tt.wantFile, tt.wantMark)
 			if got.File != tt.wantFile || got.Line != want {
@@ -165,8 +166,8 @@ func TestFindings(t *testing.T) {
 			if tt.wantPatch == "" && o.Patch != nil {
 				t.Errorf("patch %+v, want none", o.Patch)
 			}
-			if output.FindingID(got) != id {
-				t.Errorf("id moved with the attribution: %s, was %s", output.FindingID(got), id)
+			if report.FindingID(got) != id {
+				t.Errorf("id moved with the attribution: %s, was %s", report.FindingID(got), id)
 			}
 		})
 	}
@@ -179,12 +180,12 @@ func TestFindingsLeaveOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := []output.Finding{
-		{Gate: "test", File: "tests/kyverno-test.yaml", Object: "policy require-team", Rule: "check-team"},
-		{Gate: "weaken", File: "base/gone.yaml", Object: "ClusterPolicy gone", Field: "spec.rules[x]"},
+	fs := []report.Finding{
+		{Gate: "test", File: "tests/kyverno-test.yaml", Subject: report.ParseSubject("policy require-team"), Rule: "check-team"},
+		{Gate: "weaken", File: "base/gone.yaml", Subject: report.ParseSubject("ClusterPolicy gone"), Field: "spec.rules[x]"},
 		{Gate: "test", Message: "no tests"},
 	}
-	want := append([]output.Finding{}, fs...)
+	want := append([]report.Finding{}, fs...)
 	Findings(fs, res)
 	for i := range fs {
 		if fs[i].File != want[i].File || fs[i].Origin != nil || fs[i].Line != 0 {
@@ -220,7 +221,7 @@ func TestTouches(t *testing.T) {
 		{"/spec/background", "replace", "spec.rules[a]", nil, false},
 	}
 	for _, tt := range tests {
-		_, got := touches(patchSegs(obj, tt.pointer, tt.hints, tt.op), fieldSegs(obj, output.ParseField(tt.field)))
+		_, got := touches(patchSegs(obj, tt.pointer, tt.hints, tt.op), fieldSegs(obj, ParseField(tt.field)))
 		if got != tt.want {
 			t.Errorf("%s %s touches %s = %v, want %v", tt.op, tt.pointer, tt.field, got, tt.want)
 		}
@@ -239,4 +240,13 @@ func TestNameHints(t *testing.T) {
 	if len(got) != 1 || got["/spec/rules/0"] != "tested" {
 		t.Errorf("hints %v, want the test's name for rule 0 only (two appends are ambiguous)", got)
 	}
+}
+
+func openRepo(t *testing.T, root string) *repofs.Root {
+	t.Helper()
+	repo, err := repofs.Open(root, repofs.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }

@@ -29,16 +29,24 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kyverno-gate/kyverno-gate/gate"
-	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
+// Overlay attributes every finding of o (see Findings), then finds the
+// remaining lines in the repository's files (Locate). The pipeline calls
+// it once per overlay, for every command.
+func Overlay(o *report.Overlay, rendered *render.Result, repo *repofs.Root) {
+	Findings(o.Findings, rendered)
+	Locate(repo, o.Findings)
+}
+
 // Findings attributes each finding about an object of rendered: File,
-// Line (when a patch is chosen; otherwise left for output's Locate) and
-// Origin. Test findings and findings whose object is not rendered are left
-// as they are. IDs do not change: FindingID hashes the declaring file.
-func Findings(fs []output.Finding, rendered *render.Result) {
+// Line (when a patch is chosen; otherwise left for Locate) and Origin.
+// Test findings and findings whose object is not rendered are left as they
+// are. IDs do not change: FindingID hashes the declaring file.
+func Findings(fs []report.Finding, rendered *render.Result) {
 	if rendered == nil {
 		return
 	}
@@ -47,22 +55,22 @@ func Findings(fs []output.Finding, rendered *render.Result) {
 	}
 }
 
-func finding(f *output.Finding, rendered *render.Result) {
-	if f.Object == "" || f.Gate == "test" {
+func finding(f *report.Finding, rendered *render.Result) {
+	if f.Subject.Name == "" || f.Gate == report.GateTest {
 		return
 	}
-	r := Object(rendered, f.Object)
+	r := Object(rendered, f.Subject)
 	if r == nil || r.Source == "" {
 		return
 	}
 	field := f.Field
 	if field == "" && f.Rule != "" && hasRules(r) {
-		field = output.RuleField(f.Rule)
+		field = RuleField(f.Rule)
 	}
-	o := &output.Origin{Via: output.OriginObject, ObjectFile: r.Source}
+	o := &report.Origin{Via: report.OriginObject, ObjectFile: r.Source}
 	if p, s := Pick(r, field); p != nil {
-		o.Via = output.OriginPatch
-		o.Patch = &output.PatchRef{Kustomization: p.Kustomization, List: p.Field, Entry: p.Entry, Type: p.Type, Op: s.Op, Path: s.Path}
+		o.Via = report.OriginPatch
+		o.Patch = &report.PatchRef{Kustomization: p.Kustomization, List: p.Field, Entry: p.Entry, Type: p.Type, Op: s.Op, Path: s.Path}
 		f.File, f.Line = p.File, s.Line
 	} else if f.File != r.Source {
 		f.File, f.Line = r.Source, 0
@@ -70,13 +78,12 @@ func finding(f *output.Finding, rendered *render.Result) {
 	f.Origin = o
 }
 
-// Object returns the rendered object a finding names ("Kind name",
-// "Kind ns/name", "Kind.group ns/name"), nil when there is none.
-func Object(rendered *render.Result, object string) *render.Resource {
-	kind, ns, name := output.ParseObject(object)
-	kind, group, _ := strings.Cut(kind, ".")
+// Object returns the rendered object a subject names, nil when there is
+// none.
+func Object(rendered *render.Result, s report.Subject) *render.Resource {
+	kind, group := s.BareKind(), s.Group()
 	for _, r := range rendered.Resources {
-		if r.Kind == kind && r.Name == name && (ns == "" || r.Namespace == ns) && (group == "" || r.Group() == group) {
+		if r.Kind == kind && r.Name == s.Name && (s.Namespace == "" || r.Namespace == s.Namespace) && (group == "" || r.Group() == group) {
 			return r
 		}
 	}
@@ -97,7 +104,7 @@ func Pick(r *render.Resource, field string) (*render.PatchSource, *render.PatchS
 	if field == "" {
 		return nil, nil
 	}
-	want := fieldSegs(r.Object, output.ParseField(field))
+	want := fieldSegs(r.Object, ParseField(field))
 	var (
 		bestP *render.PatchSource
 		bestS *render.PatchSet
@@ -206,7 +213,7 @@ func fieldSegs(obj map[string]any, raw []string) []seg {
 // findItem finds the list item named s (or s's autogen parent), else
 // number s.
 func findItem(list []any, s string) (int, any) {
-	for _, want := range []string{s, output.AutogenParent(s)} {
+	for _, want := range []string{s, AutogenParent(s)} {
 		for i, it := range list {
 			if m, ok := it.(map[string]any); ok && m["name"] == want {
 				return i, it
@@ -323,19 +330,4 @@ func nameHints(p *render.PatchSource) map[string]string {
 		delete(hints, item)
 	}
 	return hints
-}
-
-// GateFindings returns fs with File pointing at the patch that introduced
-// each finding ("file:line"), for the one-line report generate prints in
-// Argo CD; findings no patch introduced keep their declaring file.
-func GateFindings(fs []gate.Finding, rendered *render.Result) []gate.Finding {
-	located := output.FromGate(fs)
-	Findings(located, rendered)
-	out := append([]gate.Finding(nil), fs...)
-	for i := range out {
-		if o := located[i].Origin; o != nil && o.Via == output.OriginPatch {
-			out[i].File = located[i].File + ":" + strconv.Itoa(located[i].Line)
-		}
-	}
-	return out
 }
