@@ -37,7 +37,7 @@ func weakeningReport() *report.Report {
 					Message: "spec.validationFailureAction is deprecated; use validate.failureAction in each rule",
 					Hint:    "move the action into the rules",
 				}},
-				Tests: &report.TestSummary{Suites: 2, Results: 3, UpstreamPassed: 3, Cases: []report.TestCase{
+				Tests: &report.TestSummary{TestCounts: report.TestCounts{Suites: 2, Results: 3, UpstreamPassed: 3}, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
@@ -93,7 +93,7 @@ func weakeningReport() *report.Report {
 							Field: "spec.rules[validate-registries].match", Before: "all namespaces", After: "all namespaces except legacy"},
 					},
 				},
-				Tests: &report.TestSummary{Suites: 2, Results: 3, UpstreamPassed: 2, UpstreamFailed: 1, Failed: 1, Cases: []report.TestCase{
+				Tests: &report.TestSummary{TestCounts: report.TestCounts{Suites: 2, Results: 3, UpstreamPassed: 2, UpstreamFailed: 1, Failed: 1}, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
@@ -129,7 +129,7 @@ func cleanReport() *report.Report {
 		Tool: report.DefaultTool("v0.6.0"),
 		Overlays: []report.Overlay{
 			{Path: "overlays/staging", Environment: "staging", Baseline: "git:origin/main",
-				Tests: &report.TestSummary{Suites: 1, Results: 2, UpstreamPassed: 2, Cases: []report.TestCase{
+				Tests: &report.TestSummary{TestCounts: report.TestCounts{Suites: 1, Results: 2, UpstreamPassed: 2}, Cases: []report.TestCase{
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",
 						Resource: "pod-with-team", Expected: "pass", Got: "pass", Status: "pass", Upstream: "pass", Reason: "Ok"},
 					{Suite: "tests/require-labels/kyverno-test.yaml", SuiteName: "require-labels", Policy: "require-labels", Rule: "check-team",

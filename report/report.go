@@ -524,18 +524,65 @@ func (w *Witness) String() string { return w.File + " (" + w.ID() + ")" }
 
 // TestSummary is the Kyverno test outcome of one overlay.
 type TestSummary struct {
-	// Counts as `kyverno test` reports them, and Failed as kyverno-gate
-	// judges them (failed rows and suites that could not run).
-	Suites         int `json:"suites"`
-	Skipped        int `json:"skipped"`
-	Errors         int `json:"errors"`
-	Results        int `json:"results"`
-	UpstreamPassed int `json:"upstreamPassed"`
-	UpstreamFailed int `json:"upstreamFailed"`
-	Failed         int `json:"failed"`
+	TestCounts
 	// Cases are the rows, one per expected result, plus one per suite that
 	// was skipped or could not run.
 	Cases []TestCase `json:"cases,omitempty"`
+}
+
+// TestCounts sums the results of a run: suites, and the results (one per
+// expected result and resource, the rows of `kyverno test`'s table) of the
+// suites that ran, as kyverno-gate judges them and as `kyverno test` would.
+type TestCounts struct {
+	Suites  int `json:"suites"`  // suites found (Test documents)
+	Skipped int `json:"skipped"` // suites not run: none of their policies is in the overlay
+	Errors  int `json:"errors"`  // suites that could not run
+	// FailedSuites are the suites that could not run or have a failed result.
+	FailedSuites int `json:"failedSuites"`
+	Results      int `json:"results"`
+	// FailedResults are the results kyverno-gate fails, PassedResults the others.
+	FailedResults int `json:"failedResults"`
+	PassedResults int `json:"passedResults"`
+	// UpstreamPassed and UpstreamFailed count the results as `kyverno test`
+	// would (a skip counts as passed), when it would report them at all
+	// (see UpstreamStop).
+	UpstreamPassed int `json:"upstreamPassed"`
+	UpstreamFailed int `json:"upstreamFailed"`
+	// Failed is every failure kyverno-gate reports: FailedResults plus
+	// Errors.
+	Failed int `json:"failed"`
+	// UpstreamStop, when set, is where and why `kyverno test` would fail as
+	// a whole instead of reporting results, e.g. "before running any suite:
+	// it cannot load the test file tests/x/kyverno-test.yaml".
+	UpstreamStop string `json:"upstreamStop,omitempty"`
+}
+
+// String says what the counts count, for the line after a verdict:
+// "9 suites (1 could not run, 2 with failed results); 39 results: 3
+// failed, 36 passed; kyverno test would report 38 passed, 1 failed".
+func (c TestCounts) String() string {
+	var b strings.Builder
+	b.WriteString(Plural(c.Suites, "suite"))
+	var parts []string
+	if c.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
+	}
+	if c.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not run", c.Errors))
+	}
+	if n := c.FailedSuites - c.Errors; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d with failed results", n))
+	}
+	if len(parts) > 0 {
+		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+	}
+	fmt.Fprintf(&b, "; %s: %d failed, %d passed", Plural(c.Results, "result"), c.FailedResults, c.PassedResults)
+	if c.UpstreamStop != "" {
+		b.WriteString("; kyverno test would fail " + c.UpstreamStop)
+	} else {
+		fmt.Fprintf(&b, "; kyverno test would report %d passed, %d failed", c.UpstreamPassed, c.UpstreamFailed)
+	}
+	return b.String()
 }
 
 // TestCase is one row of a Kyverno test (or a whole suite that did not run).
@@ -558,6 +605,9 @@ type TestCase struct {
 	Message  string `json:"message,omitempty"`
 	// Strict says why a row upstream passes fails here.
 	Strict string `json:"strict,omitempty"`
+	// UpstreamStop, on every case of a suite, says why `kyverno test` would
+	// stop at that suite instead of reporting it.
+	UpstreamStop string `json:"upstreamStop,omitempty"`
 }
 
 // Name names the case: "policy/rule resource".

@@ -65,8 +65,8 @@ Examples:
 				return fail("test", err.Error())
 			}
 			format := c.String("output") // "": the text report on stderr
-			if format != "" && !validTestFormat(format) {
-				return fail("test", fmt.Sprintf("unknown output format %q (%s)", format, strings.Join(testFormats, ", ")))
+			if format != "" && !slices.Contains(output.TestFormats, format) {
+				return fail("test", fmt.Sprintf("unknown output format %q (%s)", format, strings.Join(output.TestFormats, ", ")))
 			}
 			sel, err := kyvernotest.ParseSelector(c.String("test-case-selector"))
 			if err != nil {
@@ -78,7 +78,8 @@ Examples:
 				dirs = []string{"."}
 			}
 			label := "tests in " + strings.Join(dirs, ", ")
-			run := &testRun{Label: label, Detailed: c.Bool("detailed-results"), FailOnly: c.Bool("fail-only"), MaxProblems: s.MaxProblems}
+			run := &output.TestRun{Label: label, Detailed: c.Bool("detailed-results"), FailOnly: c.Bool("fail-only"), MaxProblems: s.MaxProblems}
+			var results []*kyvernotest.SuiteResult
 
 			// The time budget applies when it is asked for: kyverno test
 			// has none, and a CI run of a whole repository takes its time.
@@ -103,8 +104,8 @@ Examples:
 					suites = append(suites, found...)
 				}
 				suites, run.Unselected = sel.Apply(suites)
-				stages.Set(fmt.Sprintf("running %d test %s", len(suites), plural(len(suites), "suite", "suites")))
-				run.Results = kyvernotest.Run(suites, nil)
+				stages.Set("running " + report.Plural(len(suites), "test suite"))
+				results = kyvernotest.Run(suites, nil)
 				return nil
 			})
 			if err != nil {
@@ -120,33 +121,28 @@ Examples:
 				}
 				return fail(label, explain(err, logger))
 			}
-			run.Counts = kyvernotest.Count(run.Results)
-			run.Findings = kyvernotest.Findings(run.Results)
-			switch {
-			case run.Counts.Suites == 0 && (!s.AllowNoTests || c.Bool("require-tests")):
+			o := &report.Overlay{Findings: kyvernotest.Findings(results), Tests: kyvernotest.Summary(results)}
+			run.Overlay = o
+			if o.Tests.Suites == 0 && (!s.AllowNoTests || c.Bool("require-tests")) {
 				msg, hint := "no "+s.TestFileName+" found", "pass the folders that hold the tests, or set --allow-no-tests"
 				if run.Unselected > 0 {
 					msg = fmt.Sprintf("the test case selector %q picks no result of the %d suites found", c.String("test-case-selector"), run.Unselected)
 					hint = "check the selector's names and patterns, or set --allow-no-tests"
 				}
-				run.Findings = []report.Finding{kyvernotest.NoTests(msg, hint)}
-				run.Verdict = report.Rejected
-			case len(run.Findings) > 0:
-				run.Verdict = report.Rejected
-			default:
-				run.Verdict = report.Vetted
+				o.Findings = []report.Finding{kyvernotest.NoTests(msg, hint)}
 			}
+			o.Finalize()
 			// Machine formats (and text when asked for by name) go to
 			// stdout; the report for the person goes to stderr otherwise.
 			if format != "" {
-				if err := run.write(stdout, format); err != nil {
+				if err := run.Write(stdout, format); err != nil {
 					return fail(label, "writing the report: "+err.Error())
 				}
 			}
 			if format != "text" {
-				run.write(stderr, "text")
+				_ = run.Write(stderr, "text")
 			}
-			if run.Verdict == report.Rejected {
+			if o.Verdict == report.Rejected {
 				return exitError{1}
 			}
 			return nil
@@ -181,7 +177,7 @@ func testFlags() []cli.Flag {
 	}
 	return append(flags,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o", "output-format"},
-			Usage: "write the report in this format on stdout: " + strings.Join(testFormats, ", ") + " (default: text on stderr)"},
+			Usage: "write the report in this format on stdout: " + strings.Join(output.TestFormats, ", ") + " (default: text on stderr)"},
 		&cli.BoolFlag{Name: "detailed-results", Usage: "list every result with its message, not only the failures (text); add the message column (markdown, junit)"},
 		&cli.BoolFlag{Name: "fail-only", Usage: "report the failed results only"},
 		&cli.StringFlag{Name: "test-case-selector", Aliases: []string{"t"}, Value: kyvernotest.DefaultSelector,

@@ -296,3 +296,34 @@ func TestTestCommandMarkdownAndText(t *testing.T) {
 		t.Errorf("--fail-only table:\n%s", stdout)
 	}
 }
+
+// The JUnit document as a CI system reads it.
+type testJUnitSuites struct {
+	XMLName  xml.Name `xml:"testsuites"`
+	Name     string   `xml:"name,attr"`
+	Tests    int      `xml:"tests,attr"`
+	Failures int      `xml:"failures,attr"`
+	Errors   int      `xml:"errors,attr"`
+	Suites   []struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Cases    []struct {
+			Name      string            `xml:"name,attr"`
+			Classname string            `xml:"classname,attr"`
+			File      string            `xml:"file,attr,omitempty"`
+			Failure   *testJUnitProblem `xml:"failure,omitempty"`
+			Error     *testJUnitProblem `xml:"error,omitempty"`
+			SystemOut *struct {
+				Text string `xml:",cdata"`
+			} `xml:"system-out,omitempty"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+type testJUnitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Text    string `xml:",cdata"`
+}

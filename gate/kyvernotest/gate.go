@@ -159,9 +159,7 @@ func Findings(results []*SuiteResult) []report.Finding {
 // Summary summarises results for reports: the counts and one case per row
 // (and per suite skipped or not run).
 func Summary(results []*SuiteResult) *report.TestSummary {
-	c := Count(results)
-	t := &report.TestSummary{Suites: c.Suites, Skipped: c.Skipped, Errors: c.Errors, Results: c.Results,
-		UpstreamPassed: c.UpstreamPassed, UpstreamFailed: c.UpstreamFailed, Failed: c.Failed}
+	t := &report.TestSummary{TestCounts: Count(results)}
 	for _, r := range results {
 		suite, name := "", ""
 		if r.Suite != nil {
@@ -172,7 +170,8 @@ func Summary(results []*SuiteResult) *report.TestSummary {
 			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "skip", Message: r.Skipped})
 			continue
 		case r.Err != nil:
-			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "error", Message: r.Err.Error()})
+			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "error", Message: r.Err.Error(),
+				UpstreamStop: r.UpstreamStop})
 		}
 		for _, row := range r.Rows {
 			status := "pass"
@@ -184,7 +183,7 @@ func Summary(results []*SuiteResult) *report.TestSummary {
 			}
 			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Policy: row.Policy, Rule: row.Rule,
 				Resource: row.Resource, Expected: row.Expected, Got: row.Got, Status: status, Upstream: row.Upstream,
-				Reason: row.Reason, Message: row.Message, Strict: row.Strict})
+				Reason: row.Reason, Message: row.Message, Strict: row.Strict, UpstreamStop: r.UpstreamStop})
 		}
 	}
 	return t
@@ -195,32 +194,8 @@ func firstLine(s string) string {
 	return s
 }
 
-// Counts sums the results of a run: suites, and the results (one per
-// expected result and resource, the rows of `kyverno test`'s table) of the
-// suites that ran, as kyverno-gate judges them and as `kyverno test` would.
-type Counts struct {
-	Suites  int `json:"suites"`  // suites found (Test documents)
-	Skipped int `json:"skipped"` // suites not run: none of their policies is in the overlay
-	Errors  int `json:"errors"`  // suites that could not run
-	// FailedSuites are the suites that could not run or have a failed result.
-	FailedSuites int `json:"failedSuites"`
-	Results      int `json:"results"`
-	// FailedResults are the results kyverno-gate fails, PassedResults the others.
-	FailedResults int `json:"failedResults"`
-	PassedResults int `json:"passedResults"`
-	// UpstreamPassed and UpstreamFailed count the results as `kyverno test`
-	// would (a skip counts as passed), when it would report them at all
-	// (see UpstreamStop).
-	UpstreamPassed int `json:"upstreamPassed"`
-	UpstreamFailed int `json:"upstreamFailed"`
-	// Failed is every failure kyverno-gate reports: FailedResults plus
-	// Errors.
-	Failed int `json:"failed"`
-	// UpstreamStop, when set, is where and why `kyverno test` would fail as
-	// a whole instead of reporting results, e.g. "before running any suite:
-	// it cannot load the test file tests/x/kyverno-test.yaml".
-	UpstreamStop string `json:"upstreamStop,omitempty"`
-}
+// Counts are the totals of a run, as reports show them.
+type Counts = report.TestCounts
 
 // Count returns the totals over results.
 func Count(results []*SuiteResult) Counts {
@@ -271,34 +246,6 @@ func Count(results []*SuiteResult) Counts {
 		c.UpstreamStop = stop
 	}
 	return c
-}
-
-// Summary says what the counts count, for the line after a verdict:
-// "9 suites (1 could not run, 2 failed); 39 results: 3 failed, 36 passed;
-// kyverno test would report 38 passed, 1 failed".
-func (c Counts) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s", c.Suites, plural(c.Suites, "suite", "suites"))
-	var parts []string
-	if c.Skipped > 0 {
-		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
-	}
-	if c.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("%d could not run", c.Errors))
-	}
-	if n := c.FailedSuites - c.Errors; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d with failed results", n))
-	}
-	if len(parts) > 0 {
-		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
-	}
-	fmt.Fprintf(&b, "; %d %s: %d failed, %d passed", c.Results, plural(c.Results, "result", "results"), c.FailedResults, c.PassedResults)
-	if c.UpstreamStop != "" {
-		b.WriteString("; kyverno test would fail " + c.UpstreamStop)
-	} else {
-		fmt.Fprintf(&b, "; kyverno test would report %d passed, %d failed", c.UpstreamPassed, c.UpstreamFailed)
-	}
-	return b.String()
 }
 
 func plural(n int, one, many string) string {
