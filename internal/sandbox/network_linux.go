@@ -26,7 +26,12 @@ var (
 // them. The filter cannot be removed. Calling DenyNetwork again does
 // nothing and returns the first call's result.
 func DenyNetwork() error {
-	denyOnce.Do(func() { denyErr = installFilter(networkFilter()) })
+	denyOnce.Do(func() {
+		denyErr = installFilter(networkFilter())
+		if denyErr == nil {
+			networkDenied.Store(true)
+		}
+	})
 	return denyErr
 }
 
