@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,31 +17,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
-
-// copyTree copies the fixture folder src into dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 func writeFile(t *testing.T, p, content string) {
 	t.Helper()
@@ -96,7 +73,7 @@ func newHistory(t *testing.T) *history {
 	h.repo = repo
 	writeFile(t, filepath.Join(h.top, "README.md"), "monorepo\n")
 	h.c0 = commitAll(t, repo, "c0")
-	copyTree(t, filepath.Join("testdata", "repo"), h.root)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), h.root)
 	h.c1 = commitAll(t, repo, "c1")
 	if _, err := repo.CreateTag("v1", h.c1, nil); err != nil {
 		t.Fatal(err)
@@ -175,7 +152,7 @@ func TestResolveGitRootIsRepoRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, filepath.Join("testdata", "repo"), top)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), top)
 	c := commitAll(t, repo, "c")
 	res, name, err := Resolve("git:HEAD", top, filepath.Join(top, "overlays", "production"), render.Options{})
 	if err != nil {
@@ -214,7 +191,7 @@ func TestResolveGitNotThere(t *testing.T) {
 func TestResolveGitErrors(t *testing.T) {
 	h := newHistory(t)
 	noGit := t.TempDir()
-	copyTree(t, filepath.Join("testdata", "repo"), noGit)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), noGit)
 
 	for _, tc := range []struct {
 		name, root, rev, want string
@@ -371,7 +348,7 @@ func TestResolveGitSymlinkOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, filepath.Join("testdata", "repo"), top)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), top)
 	secret := filepath.Join(t.TempDir(), "secret.yaml")
 	writeFile(t, secret, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n")
 	if err := os.Symlink(secret, filepath.Join(top, "base", "leak.yaml")); err != nil {
@@ -394,7 +371,7 @@ func TestResolveGitSymlinkOutside(t *testing.T) {
 
 func TestLockRoundTrip(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, filepath.Join("testdata", "repo"), root)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), root)
 	dir := "overlays/production"
 	res, err := render.Render(filepath.Join(root, dir), render.Options{Root: root})
 	if err != nil {
@@ -474,7 +451,7 @@ func TestLockRoundTrip(t *testing.T) {
 
 func TestWriteLockRefusals(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, filepath.Join("testdata", "repo"), root)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), root)
 	res := &render.Result{}
 	outside := t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(root, "out")); err != nil {
@@ -500,7 +477,7 @@ func TestWriteLockRefusals(t *testing.T) {
 
 func TestResolveFile(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, filepath.Join("testdata", "repo"), root)
+	repotest.CopyTree(t, filepath.Join("testdata", "repo"), root)
 	outside := filepath.Join(t.TempDir(), "baseline.yaml")
 	writeFile(t, outside, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
 	if err := os.Symlink(outside, filepath.Join(root, "link.yaml")); err != nil {

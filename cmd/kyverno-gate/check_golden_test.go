@@ -10,6 +10,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 )
 
 // checkGoldenFormats are the report formats of check and the extension of
@@ -93,7 +94,7 @@ func TestCheckExampleGolden(t *testing.T) {
 func exampleGitRepo(t *testing.T) (string, *git.Repository, string) {
 	t.Helper()
 	root := t.TempDir()
-	copyTree(t, example, root)
+	repotest.CopyTree(t, example, root)
 	repo, err := git.PlainInit(root, false)
 	if err != nil {
 		t.Fatal(err)

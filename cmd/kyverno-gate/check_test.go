@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
@@ -78,7 +78,7 @@ func TestCheckWeakeningAgainstGit(t *testing.T) {
 		t.Skip("renders and gates three overlays twice")
 	}
 	root := t.TempDir()
-	copyTree(t, example, root)
+	repotest.CopyTree(t, example, root)
 	g := &gitRepo{t: t, root: root}
 	var err error
 	if g.repo, err = git.PlainInit(root, false); err != nil {
@@ -181,32 +181,5 @@ func TestCheckWeakeningAgainstGit(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no SARIF result at %s:%d:\n%s", weak.File, weak.Line, data)
-	}
-}
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(from, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

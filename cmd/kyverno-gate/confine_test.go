@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"net"
 	"net/http"
 	"os"
@@ -79,7 +80,7 @@ func TestProcessLimits(t *testing.T) {
 	defer srv.Close()
 	url := "http://" + l.Addr().String()
 
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"big/kustomization.yaml":   "resources: [" + url + "/big.yaml]\n",
 		"small/kustomization.yaml": "resources: [" + url + "/small.yaml]\n",
 		"ok/cm.yaml":               configMap,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"strings"
 	"testing"
 )
@@ -62,13 +63,13 @@ results:
 			for k, v := range l.files {
 				files[k] = v
 			}
-			root := writeFiles(t, files)
+			root := repotest.WriteTree(t, files)
 			code, _, stderr := runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
 			if code != 0 || !strings.Contains(stderr, "ran 1 test suites against envs/prod") {
 				t.Fatalf("exit %d, want 0 with the suite run\nstderr:\n%s", code, stderr)
 			}
 			files["envs/prod/kustomization.yaml"] += exclude
-			root = writeFiles(t, files)
+			root = repotest.WriteTree(t, files)
 			code, _, stderr = runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
 			if code != 1 || !strings.Contains(stderr, l.suite) {
 				t.Fatalf("exit %d, want 1 naming %s\nstderr:\n%s", code, l.suite, stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ spec:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := writeFiles(t, map[string]string{
+			root := repotest.WriteTree(t, map[string]string{
 				"app/kustomization.yaml": "resources: [policy.yaml]\n",
 				"app/policy.yaml":        tt.policy,
 			})
@@ -90,7 +91,7 @@ spec:
 }
 
 func TestGenerateRequiresTests(t *testing.T) {
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"app/kustomization.yaml": "resources: [policy.yaml]\n",
 		"app/policy.yaml":        goodPolicy,
 	})
@@ -137,12 +138,12 @@ results:
 			"envs/prod/kustomization.yaml":                          overlay,
 		}
 	}
-	root := writeFiles(t, files(false))
+	root := repotest.WriteTree(t, files(false))
 	code, _, stderr := runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
 	if code != 0 || !strings.Contains(stderr, "ran 1 test suites") {
 		t.Fatalf("exit %d, want 0 with the suite beside the policy run\nstderr:\n%s", code, stderr)
 	}
-	root = writeFiles(t, files(true))
+	root = repotest.WriteTree(t, files(true))
 	code, _, stderr = runGate(t, nil, "generate", "--repo-root", root, root+"/envs/prod")
 	if code != 1 || !strings.Contains(stderr, "policies/require-team/.kyverno-test/kyverno-test.yaml") {
 		t.Fatalf("exit %d, want 1 naming the suite beside the policy\nstderr:\n%s", code, stderr)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"net"
 	"os"
 	"os/exec"
@@ -201,7 +202,7 @@ func TestHostileRepository(t *testing.T) {
 			writeFile(t, filepath.Join(outer, "other-tenant", "kustomization.yaml"), "resources: [../secret.yaml]\n")
 			writeFile(t, filepath.Join(outer, "other-tenant", "kyverno-test.yaml"), "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: other\npolicies: [../secret.yaml]\nresources: [../secret.yaml]\nresults: []\n")
 			repo := filepath.Join(outer, "repo")
-			copyTree(t, filepath.Join("..", "..", "examples", "policy-repo"), repo)
+			repotest.CopyTree(t, filepath.Join("..", "..", "examples", "policy-repo"), repo)
 			for p, c := range tc.files {
 				c = strings.NewReplacer("OUT", secret, "CANARYHOST", host, "CANARY", "http://"+host).Replace(c)
 				writeFile(t, filepath.Join(repo, p), c)

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
@@ -22,23 +23,10 @@ func runGate(t *testing.T, environ []string, args ...string) (code int, stdout, 
 	return code, out.String(), errb.String()
 }
 
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 const configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata:\n  a: b\n"
 
 func TestExitCodesAndStreams(t *testing.T) {
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"ok/cm.yaml":                 configMap,
 		"empty/README.md":            "nothing here",
 		"outside/kustomization.yaml": "resources: [../../elsewhere.yaml]\n",
@@ -101,7 +89,7 @@ func TestExitCodesAndStreams(t *testing.T) {
 // Under Argo CD the command runs in <root>/<source path> with parameters in
 // the environment; the summary names the source path and the app.
 func TestRunsAsArgoCDRunsIt(t *testing.T) {
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"overlays/prod/kustomization.yaml": "resources: [../../base]\n",
 		"base/kustomization.yaml":          "resources: [cm.yaml]\n",
 		"base/cm.yaml":                     configMap,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -86,7 +87,7 @@ func generateAsArgoCD(t *testing.T, root, env string) (int, string, string) {
 // policies the repository no longer has.
 func TestShippedLocksAreCurrent(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, exampleAbs, root)
+	repotest.CopyTree(t, exampleAbs, root)
 	t.Chdir(root)
 	dirs, err := filepath.Glob("overlays/*")
 	if err != nil {
@@ -124,7 +125,7 @@ func TestShippedLocksAreCurrent(t *testing.T) {
 // Argo CD runs the plugin (working directory the overlay, ARGOCD_APP_*).
 func TestQuickStartRejectsStagingToAuditUnderArgoCD(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, exampleAbs, root)
+	repotest.CopyTree(t, exampleAbs, root)
 	for _, env := range exampleEnvironments {
 		os.Remove(filepath.Join(root, "overlays", env, "kyverno-gate.lock.yaml"))
 	}
@@ -192,7 +193,7 @@ func TestQuickStartRejectsStagingToAuditUnderArgoCD(t *testing.T) {
 // at a terminal, where the log says it.
 func TestMissingBaselineIsAWarningByDefault(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, exampleAbs, root)
+	repotest.CopyTree(t, exampleAbs, root)
 	os.Remove(filepath.Join(root, "overlays", "staging", "kyverno-gate.lock.yaml"))
 	cfgPath := filepath.Join(root, ".kyverno-gate.yaml")
 	cfg, err := os.ReadFile(cfgPath)
@@ -235,7 +236,7 @@ func TestMissingBaselineIsAWarningByDefault(t *testing.T) {
 // stopping the others.
 func TestLockSeveralDirs(t *testing.T) {
 	root := t.TempDir()
-	copyTree(t, exampleAbs, root)
+	repotest.CopyTree(t, exampleAbs, root)
 	for _, env := range exampleEnvironments {
 		os.Remove(filepath.Join(root, "overlays", env, "kyverno-gate.lock.yaml"))
 	}

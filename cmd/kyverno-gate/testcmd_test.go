@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -44,7 +45,7 @@ results:
 		expect = "pass"
 	}
 	odd := strings.Replace(goodPolicy, `message: "label team is required"`, `message: "label <team> & ]]> are required"`, 1)
-	return writeFiles(t, map[string]string{
+	return repotest.WriteTree(t, map[string]string{
 		".kyverno-gate.yaml":             "apiVersion: kyverno-gate.io/v1alpha1\nkind: Config\n",
 		"policies/require-team.yaml":     goodPolicy,
 		"policies/odd/require-team.yaml": odd,

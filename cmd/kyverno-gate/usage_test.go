@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestCheckTextGoesWhereAsked(t *testing.T) {
 // A note about a shared base is printed once, not once per overlay (and
 // not again for the baseline).
 func TestCheckPrintsEachNoteOnce(t *testing.T) {
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"base/kustomization.yaml":       "commonLabels: {team: a}\nresources: [cm.yaml]\n",
 		"base/cm.yaml":                  configMap,
 		"overlays/a/kustomization.yaml": "resources: [../../base]\n",
@@ -78,7 +79,7 @@ func TestBaselineWithoutValue(t *testing.T) {
 // Without .git or .kyverno-gate.yaml the root is the rendered folder, and
 // the refusal of ../../base says how to name the real root.
 func TestRootFallbackIsExplained(t *testing.T) {
-	root := writeFiles(t, map[string]string{
+	root := repotest.WriteTree(t, map[string]string{
 		"base/cm.yaml":                     configMap,
 		"base/kustomization.yaml":          "resources: [cm.yaml]\n",
 		"overlays/prod/kustomization.yaml": "resources: [../../base]\n",

@@ -10,6 +10,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 )
 
 // A small policy repository: one overlay with one enforced policy.
@@ -71,7 +72,7 @@ type gitRepo struct {
 
 func newGitRepo(t *testing.T, files map[string]string) *gitRepo {
 	t.Helper()
-	root := writeFiles(t, files)
+	root := repotest.WriteTree(t, files)
 	repo, err := git.PlainInit(root, false)
 	if err != nil {
 		t.Fatal(err)

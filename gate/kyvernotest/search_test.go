@@ -3,13 +3,13 @@ package kyvernotest
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -54,28 +54,13 @@ results:
 
 const searchPod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: no-team\nspec:\n  containers: [{name: c, image: nginx}]\n"
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for p, content := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 // policyRepo lays out the places real repositories keep their tests:
 // beside each policy under any folder name, in <group>/test, in a nested
 // kyverno-policies/tests; plus another overlay's tests, a suite of a
 // policy no overlay renders, and test files in .git and a dot folder.
 func policyRepo(t *testing.T) string {
 	pol := func(name string) string { return strings.Replace(searchPolicy, "NAME", name, 1) }
-	return writeTree(t, map[string]string{
+	return repotest.WriteTree(t, map[string]string{
 		// beside the policy, folder named "unit"
 		"policies/require-a/kustomization.yaml":     "resources: [require-a.yaml]\n",
 		"policies/require-a/require-a.yaml":         pol("require-a"),
@@ -242,7 +227,7 @@ func TestNoTestsMessage(t *testing.T) {
 		files["attic/"+name+"/x.yaml"] = strings.Replace(searchPolicy, "NAME", name, 1)
 		files["attic/"+name+"/resources.yaml"] = searchPod
 	}
-	root := writeTree(t, files)
+	root := repotest.WriteTree(t, files)
 	_, findings, _ := evaluateDefault(t, root, "app", nil)
 	if len(findings) != 1 {
 		t.Fatalf("findings: %+v", findings)

@@ -3,7 +3,6 @@ package witness_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -32,55 +32,6 @@ func exampleRepo(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "policy-repo")
 }
 
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if e.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// edit replaces old (which must occur) with new in root/rel.
-func edit(t *testing.T, root, rel, old, new string) {
-	t.Helper()
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("%s does not contain %q", rel, old)
-	}
-	if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func write(t *testing.T, root, rel, text string) {
-	t.Helper()
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The production overlay's patch of require-labels, rule check-pod-labels.
 const podLabelsPatch = `      - op: replace
         path: /spec/rules/0/validate/failureAction
@@ -91,7 +42,7 @@ const podLabelsPatch = `      - op: replace
 // patch of rule check-pod-labels.
 func patchPodRule(ops string) func(t *testing.T, root string) {
 	return func(t *testing.T, root string) {
-		edit(t, root, "overlays/production/kustomization.yaml", podLabelsPatch, podLabelsPatch+ops)
+		repotest.At(t, root).Edit("overlays/production/kustomization.yaml", podLabelsPatch, podLabelsPatch+ops)
 	}
 }
 
@@ -179,10 +130,10 @@ spec:
 `
 
 func vpolRepo(t *testing.T, root string) {
-	write(t, root, "overlays/prod/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - require-team.yaml\n")
-	write(t, root, "overlays/prod/require-team.yaml", vpolRepoPolicy)
-	write(t, root, "tests/require-team/kyverno-test.yaml", vpolRepoTest)
-	write(t, root, "tests/require-team/resource.yaml", vpolRepoResources)
+	repotest.At(t, root).Write("overlays/prod/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - require-team.yaml\n")
+	repotest.At(t, root).Write("overlays/prod/require-team.yaml", vpolRepoPolicy)
+	repotest.At(t, root).Write("tests/require-team/kyverno-test.yaml", vpolRepoTest)
+	repotest.At(t, root).Write("tests/require-team/resource.yaml", vpolRepoResources)
 }
 
 // want is one expected finding of the weaken gate.
@@ -208,7 +159,7 @@ func TestWitnesses(t *testing.T) {
 			name:    "enforce to audit in production",
 			overlay: "overlays/production",
 			edit: func(t *testing.T, root string) {
-				edit(t, root, "overlays/production/kustomization.yaml", podLabelsPatch, strings.Replace(podLabelsPatch, "Enforce", "Audit", 1))
+				repotest.At(t, root).Edit("overlays/production/kustomization.yaml", podLabelsPatch, strings.Replace(podLabelsPatch, "Enforce", "Audit", 1))
 			},
 			want: []want{{object: "require-labels", rule: "check-pod-labels", witness: "tests/require-labels/resource.yaml (Pod apps/pod-no-team)"}},
 		},
@@ -234,7 +185,7 @@ func TestWitnesses(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				write(t, root, "overlays/production/policy-exceptions.yaml", string(data)+appsException)
+				repotest.At(t, root).Write("overlays/production/policy-exceptions.yaml", string(data)+appsException)
 			},
 			want: []want{{object: "kyverno/apps-unlabelled", witness: "tests/require-labels/resource.yaml (Pod apps/pod-no-team)"}},
 		},
@@ -259,7 +210,7 @@ func TestWitnesses(t *testing.T) {
 			name:    "stricter: registries enforced in production",
 			overlay: "overlays/production",
 			edit: func(t *testing.T, root string) {
-				edit(t, root, "overlays/production/kustomization.yaml", "  # Strategic merge patch for metadata only", `  - target:
+				repotest.At(t, root).Edit("overlays/production/kustomization.yaml", "  # Strategic merge patch for metadata only", `  - target:
       group: kyverno.io
       version: v1
       kind: ClusterPolicy
@@ -284,7 +235,7 @@ func TestWitnesses(t *testing.T) {
                 namespaces:
                   - web
 `)(t, root)
-				write(t, root, "samples/web/pods.yaml", `apiVersion: v1
+				repotest.At(t, root).Write("samples/web/pods.yaml", `apiVersion: v1
 kind: Pod
 metadata:
   name: pod-web-no-team
@@ -296,8 +247,8 @@ spec:
     - name: frontend
       image: registry.example.com/web/frontend:1.0.0
 `)
-				write(t, root, "samples/broken.yaml", "kind: [unterminated\n")
-				write(t, root, "samples/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [web/pods.yaml]\n")
+				repotest.At(t, root).Write("samples/broken.yaml", "kind: [unterminated\n")
+				repotest.At(t, root).Write("samples/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [web/pods.yaml]\n")
 			},
 			samples: []string{"samples", "../outside", "missing"},
 			want:    []want{{object: "require-labels", rule: "check-pod-labels", witness: "samples/web/pods.yaml (Pod web/pod-web-no-team)"}},
@@ -320,7 +271,7 @@ spec:
 			repo:    vpolRepo,
 			overlay: "overlays/prod",
 			edit: func(t *testing.T, root string) {
-				edit(t, root, "overlays/prod/require-team.yaml", "    - Deny", "    - Audit")
+				repotest.At(t, root).Edit("overlays/prod/require-team.yaml", "    - Deny", "    - Audit")
 			},
 			want: []want{{object: "require-team", witness: "tests/require-team/resource.yaml (Pod apps/unlabelled)"}},
 		},
@@ -329,7 +280,7 @@ spec:
 			repo:    vpolRepo,
 			overlay: "overlays/prod",
 			edit: func(t *testing.T, root string) {
-				edit(t, root, "overlays/prod/require-team.yaml", `has(object.metadata.labels) && 'team' in object.metadata.labels`, `object.metadata.namespace == 'apps' || (has(object.metadata.labels) && 'team' in object.metadata.labels)`)
+				repotest.At(t, root).Edit("overlays/prod/require-team.yaml", `has(object.metadata.labels) && 'team' in object.metadata.labels`, `object.metadata.namespace == 'apps' || (has(object.metadata.labels) && 'team' in object.metadata.labels)`)
 			},
 			want: []want{{object: "require-team", witness: "tests/require-team/resource.yaml (Pod apps/unlabelled)", proven: true}},
 		},
@@ -338,7 +289,7 @@ spec:
 			repo:    vpolRepo,
 			overlay: "overlays/prod",
 			edit: func(t *testing.T, root string) {
-				write(t, root, "overlays/prod/exception.yaml", `apiVersion: policies.kyverno.io/v1
+				repotest.At(t, root).Write("overlays/prod/exception.yaml", `apiVersion: policies.kyverno.io/v1
 kind: PolicyException
 metadata:
   name: apps-without-team
@@ -351,7 +302,7 @@ spec:
     - name: apps
       expression: "object.metadata.namespace == 'apps'"
 `)
-				edit(t, root, "overlays/prod/kustomization.yaml", "  - require-team.yaml\n", "  - require-team.yaml\n  - exception.yaml\n")
+				repotest.At(t, root).Edit("overlays/prod/kustomization.yaml", "  - require-team.yaml\n", "  - require-team.yaml\n  - exception.yaml\n")
 			},
 			want: []want{{object: "kyverno/apps-without-team", witness: "tests/require-team/resource.yaml (Pod apps/unlabelled)"}},
 		},
@@ -362,7 +313,7 @@ spec:
 			if tc.repo != nil {
 				tc.repo(t, root)
 			} else {
-				copyTree(t, exampleRepo(t), root)
+				repotest.CopyTree(t, exampleRepo(t), root)
 			}
 			opts := render.Options{Root: root}
 			base, err := render.Render(filepath.Join(root, tc.overlay), opts)
@@ -447,7 +398,7 @@ spec:
 func pair(t *testing.T, overlay string, edit func(t *testing.T, root string)) *gate.Input {
 	t.Helper()
 	root := t.TempDir()
-	copyTree(t, exampleRepo(t), root)
+	repotest.CopyTree(t, exampleRepo(t), root)
 	opts := render.Options{Root: root}
 	base, err := render.Render(filepath.Join(root, overlay), opts)
 	if err != nil {
@@ -545,12 +496,12 @@ func TestWitnessKeepsFingerprintAndApprovals(t *testing.T) {
 
 func TestWitnessSearchDetails(t *testing.T) {
 	auditPodLabels := func(t *testing.T, root string) {
-		edit(t, root, "overlays/production/kustomization.yaml", podLabelsPatch, strings.Replace(podLabelsPatch, "Enforce", "Audit", 1))
+		repotest.At(t, root).Edit("overlays/production/kustomization.yaml", podLabelsPatch, strings.Replace(podLabelsPatch, "Enforce", "Audit", 1))
 	}
 	t.Run("a head policy that still denies it is no witness", func(t *testing.T) {
 		in := pair(t, "overlays/production", func(t *testing.T, root string) {
 			auditPodLabels(t, root)
-			write(t, root, "overlays/production/require-team.yaml", `apiVersion: kyverno.io/v1
+			repotest.At(t, root).Write("overlays/production/require-team.yaml", `apiVersion: kyverno.io/v1
 kind: ClusterPolicy
 metadata:
   name: require-team
@@ -569,7 +520,7 @@ spec:
             labels:
               team: "?*"
 `)
-			edit(t, root, "overlays/production/kustomization.yaml", "  - policy-exceptions.yaml\n", "  - policy-exceptions.yaml\n  - require-team.yaml\n")
+			repotest.At(t, root).Edit("overlays/production/kustomization.yaml", "  - policy-exceptions.yaml\n", "  - policy-exceptions.yaml\n  - require-team.yaml\n")
 		})
 		it := item(t, evaluate(t, weaken.Gate{}, in), "check-pod-labels", "failureAction")
 		if it.Witness != nil {

@@ -1,4 +1,4 @@
-package weaken
+package scope
 
 import (
 	"regexp"
@@ -15,19 +15,19 @@ import (
 // character of any pattern, plus one character standing for all the others,
 // which no pattern can tell apart) and search the reachable states for a
 // string with the wanted property. The search is bounded; when the bound is
-// hit the answer is "don't know", which callers turn into Unknown.
+// hit the answer is "don't know", which the diff engine turns into Unknown.
 
 // maxGlobStates bounds one search. Real policies use a handful of short
 // patterns and need a few hundred states.
 const maxGlobStates = 20000
 
-// tri is a three-valued answer.
-type tri int
+// Tri is a three-valued answer; Unsure when a search hit its bound.
+type Tri int
 
 const (
-	no tri = iota
-	yes
-	unsure
+	No Tri = iota
+	Yes
+	Unsure
 )
 
 // globMatch reports whether pattern matches s with Kyverno's semantics.
@@ -131,7 +131,7 @@ func otherRune(lits map[rune]bool) rune {
 // says whether patterns[i] matches s. It prefers a non-empty witness. The
 // answer is yes (with a witness), no (no such string exists), or unsure
 // (search bound reached).
-func findString(patterns []string, pred func(m []bool) bool) (string, tri) {
+func findString(patterns []string, pred func(m []bool) bool) (string, Tri) {
 	nfas := make([]globNFA, len(patterns))
 	lits := map[rune]bool{}
 	for i, p := range patterns {
@@ -195,7 +195,7 @@ func findString(patterns []string, pred func(m []bool) bool) (string, tri) {
 	emptyOK := pred(accepts(first))
 	for i := 0; i < len(nodes); i++ {
 		if i > 0 && pred(accepts(nodes[i].sets)) {
-			return witness(nodes, i), yes
+			return witness(nodes, i), Yes
 		}
 		for _, c := range alphabet {
 			next := make([][]bool, len(nfas))
@@ -208,18 +208,18 @@ func findString(patterns []string, pred func(m []bool) bool) (string, tri) {
 			}
 			if len(nodes) >= maxGlobStates {
 				if emptyOK {
-					return "", yes
+					return "", Yes
 				}
-				return "", unsure
+				return "", Unsure
 			}
 			seen[k] = true
 			nodes = append(nodes, node{sets: next, parent: i, via: c})
 		}
 	}
 	if emptyOK {
-		return "", yes
+		return "", Yes
 	}
-	return "", no
+	return "", No
 }
 
 // dnsLabel matches Kubernetes namespace names.
@@ -250,14 +250,14 @@ func niceWitness(w string, patterns []string, pred func(m []bool) bool) string {
 // globCovers reports whether every string matched by some pattern of inner
 // is matched by some pattern of outer. It also returns a string matched by
 // inner and not by outer when there is one.
-func globCovers(outer, inner []string) (tri, string) {
+func globCovers(outer, inner []string) (Tri, string) {
 	if len(inner) == 0 {
-		return yes, ""
+		return Yes, ""
 	}
 	// Fast paths for the common cases.
 	for _, o := range outer {
 		if o == "*" {
-			return yes, ""
+			return Yes, ""
 		}
 	}
 	all := true
@@ -277,10 +277,10 @@ func globCovers(outer, inner []string) (tri, string) {
 				}
 			}
 			if !matched {
-				return no, i
+				return No, i
 			}
 		}
-		return yes, ""
+		return Yes, ""
 	}
 	pats := append(append([]string{}, inner...), outer...)
 	n := len(inner)
@@ -300,10 +300,10 @@ func globCovers(outer, inner []string) (tri, string) {
 		return true
 	})
 	switch found {
-	case yes:
-		return no, w
-	case no:
-		return yes, ""
+	case Yes:
+		return No, w
+	case No:
+		return Yes, ""
 	}
-	return unsure, ""
+	return Unsure, ""
 }

@@ -1,4 +1,4 @@
-package weaken
+package scope
 
 import (
 	"math/rand"
@@ -22,23 +22,23 @@ func TestGlobMatchAgreesWithKyverno(t *testing.T) {
 func TestGlobCovers(t *testing.T) {
 	cases := []struct {
 		outer, inner []string
-		want         tri
+		want         Tri
 	}{
-		{[]string{"*"}, []string{"canary-*"}, yes},
-		{[]string{"canary-*"}, []string{"*"}, no},
-		{[]string{"canary-*"}, []string{"canary-a", "canary-?b"}, yes},
-		{[]string{"a*", "b*"}, []string{"?*"}, no},
-		{[]string{"a*", "*"}, []string{"zzz"}, yes},
-		{[]string{"?*"}, []string{"*"}, no}, // "" is not covered
-		{[]string{"", "?*"}, []string{"*"}, yes},
-		{[]string{"*a*"}, []string{"a*", "*a"}, yes},
-		{[]string{"a*"}, []string{"a?"}, yes},
-		{[]string{"a?"}, []string{"a*"}, no},
-		{[]string{"prod"}, []string{"prod"}, yes},
-		{[]string{"prod"}, []string{"prod", "dev"}, no},
-		{[]string{"*-prod", "*-dev"}, []string{"team-*-prod"}, yes},
-		{[]string{"??*"}, []string{"?"}, no},
-		{[]string{"*??*"}, []string{"??*"}, yes},
+		{[]string{"*"}, []string{"canary-*"}, Yes},
+		{[]string{"canary-*"}, []string{"*"}, No},
+		{[]string{"canary-*"}, []string{"canary-a", "canary-?b"}, Yes},
+		{[]string{"a*", "b*"}, []string{"?*"}, No},
+		{[]string{"a*", "*"}, []string{"zzz"}, Yes},
+		{[]string{"?*"}, []string{"*"}, No},
+		{[]string{"", "?*"}, []string{"*"}, Yes},
+		{[]string{"*a*"}, []string{"a*", "*a"}, Yes},
+		{[]string{"a*"}, []string{"a?"}, Yes},
+		{[]string{"a?"}, []string{"a*"}, No},
+		{[]string{"prod"}, []string{"prod"}, Yes},
+		{[]string{"prod"}, []string{"prod", "dev"}, No},
+		{[]string{"*-prod", "*-dev"}, []string{"team-*-prod"}, Yes},
+		{[]string{"??*"}, []string{"?"}, No},
+		{[]string{"*??*"}, []string{"??*"}, Yes},
 	}
 	for _, c := range cases {
 		got, w := globCovers(c.outer, c.inner)
@@ -46,7 +46,7 @@ func TestGlobCovers(t *testing.T) {
 			t.Errorf("globCovers(%q, %q) = %v (witness %q), want %v", c.outer, c.inner, got, w, c.want)
 			continue
 		}
-		if got == no {
+		if got == No {
 			// the witness must really separate the two sets
 			in, out := false, false
 			for _, p := range c.inner {
@@ -91,12 +91,12 @@ func TestGlobCoversRandom(t *testing.T) {
 		outer := []string{gen(), gen()}
 		inner := []string{gen()}
 		got, _ := globCovers(outer, inner)
-		want := yes
+		want := Yes
 		for _, s := range strs {
 			in := globMatch(inner[0], s)
 			out := globMatch(outer[0], s) || globMatch(outer[1], s)
 			if in && !out {
-				want = no
+				want = No
 				break
 			}
 		}

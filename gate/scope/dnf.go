@@ -1,16 +1,15 @@
-package weaken
+package scope
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	kubeutils "github.com/kyverno/kyverno/pkg/utils/kube"
 )
 
 // A scope (what a match selects, what an exclude or an exception exempts,
@@ -22,50 +21,53 @@ import (
 // by a single new conjunction. When that cannot be shown and cannot be
 // refuted with a witness, the answer is unsure.
 
-type atomMode int
+// Mode is how an atom constrains its attribute.
+type Mode int
 
 const (
-	// modeGlob: the attribute matches one of vals (Kyverno wildcards).
-	modeGlob atomMode = iota
-	// modeSet: the attribute is one of vals (exact strings).
-	modeSet
-	// modeOpaque: a condition we cannot analyse (a JMESPath condition, a
+	// Glob: the attribute matches one of vals (Kyverno wildcards).
+	Glob Mode = iota
+	// Set: the attribute is one of vals (exact strings).
+	Set
+	// Opaque: a condition we cannot analyse (a JMESPath condition, a
 	// CEL expression, a pattern); two are the same only if equal.
-	modeOpaque
-	// modeKinds: the request's group/version/kind/subresource matches one
+	Opaque
+	// Kinds: the request's group/version/kind/subresource matches one
 	// of the Kyverno kind selectors in vals.
-	modeKinds
-	// modeResources: the request's resource matches one of the Kubernetes
+	Kinds
+	// Resources: the request's resource matches one of the Kubernetes
 	// admission resource patterns in vals ("pods", "*", "pods/*", "*/*").
-	modeResources
-	// modeUntil: the request happens before the time in vals[0].
-	modeUntil
+	Resources
+	// Until: the request happens before the time in vals[0].
+	Until
 )
 
-type atom struct {
+// Atom constrains one attribute of a request (built with Conj.With).
+type Atom struct {
 	attr string
-	mode atomMode
+	mode Mode
 	vals []string // sorted, deduplicated
 }
 
-func (a atom) String() string {
+// String renders the atom for messages.
+func (a Atom) String() string {
 	switch a.mode {
-	case modeOpaque:
+	case Opaque:
 		vals := make([]string, len(a.vals))
 		for i, v := range a.vals {
-			vals[i] = abbreviate(v)
+			vals[i] = Abbreviate(v)
 		}
 		return a.attr + " " + strings.Join(vals, ", ")
-	case modeUntil:
+	case Until:
 		return a.attr + " " + a.vals[0]
 	}
 	return a.attr + "=[" + strings.Join(a.vals, ", ") + "]"
 }
 
-// abbreviate shortens a long opaque value (a whole pattern, a long
+// Abbreviate shortens a long opaque value (a whole pattern, a long
 // expression) for display, keeping a hash of the full text so that
 // different values never render the same.
-func abbreviate(v string) string {
+func Abbreviate(v string) string {
 	const max = 160
 	if len(v) <= max {
 		return v
@@ -78,17 +80,18 @@ func abbreviate(v string) string {
 	return v[:cut] + "…(" + strconv.Itoa(len(v)) + " chars, sha256 " + hex.EncodeToString(sum[:])[:8] + ")"
 }
 
-func (a atom) key() string {
+func (a Atom) key() string {
 	return fmt.Sprintf("%d\x00%s\x00%s", a.mode, a.attr, strings.Join(a.vals, "\x00"))
 }
 
-// conj is a conjunction; no atoms means "always".
-type conj []atom
+// Conj is a conjunction; no atoms means "always".
+type Conj []Atom
 
-// dnf is a disjunction; no conjunctions means "never".
-type dnf []conj
+// DNF is a disjunction; no conjunctions means "never".
+type DNF []Conj
 
-var always = dnf{conj{}}
+// Always selects every request.
+var Always = DNF{Conj{}}
 
 func sortedUnique(vals []string) []string {
 	out := append([]string(nil), vals...)
@@ -105,41 +108,44 @@ func sortedUnique(vals []string) []string {
 
 // newAtom builds an atom, or reports false when it does not constrain
 // anything (a `*` glob, every admission operation).
-func newAtom(attr string, mode atomMode, vals []string) (atom, bool) {
+func newAtom(attr string, mode Mode, vals []string) (Atom, bool) {
 	vals = sortedUnique(vals)
 	if len(vals) == 0 {
-		return atom{}, false
+		return Atom{}, false
 	}
-	if mode == modeGlob {
+	if mode == Glob {
 		for _, v := range vals {
 			if v == "*" {
-				return atom{}, false
+				return Atom{}, false
 			}
 		}
 	}
-	return atom{attr: attr, mode: mode, vals: vals}, true
+	return Atom{attr: attr, mode: mode, vals: vals}, true
 }
 
-func (c conj) with(attr string, mode atomMode, vals ...string) conj {
+// With adds an atom on attr (vals sorted and deduplicated), unless it
+// constrains nothing: no values, a `*` glob.
+func (c Conj) With(attr string, mode Mode, vals ...string) Conj {
 	if a, ok := newAtom(attr, mode, vals); ok {
 		return append(c, a)
 	}
 	return c
 }
 
-// and returns the conjunction of two DNFs.
-func (d dnf) and(e dnf) dnf {
-	var out dnf
+// And returns the conjunction of two DNFs.
+func (d DNF) And(e DNF) DNF {
+	var out DNF
 	for _, a := range d {
 		for _, b := range e {
-			c := append(append(conj{}, a...), b...)
+			c := append(append(Conj{}, a...), b...)
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func (c conj) String() string {
+// String renders the conjunction for messages; "everything" when empty.
+func (c Conj) String() string {
 	if len(c) == 0 {
 		return "everything"
 	}
@@ -151,7 +157,9 @@ func (c conj) String() string {
 	return "{" + strings.Join(parts, "; ") + "}"
 }
 
-func (d dnf) String() string {
+// String renders the scope for messages, canonically (conjunctions sorted):
+// equal strings are equal scopes; "nothing" when empty.
+func (d DNF) String() string {
 	if len(d) == 0 {
 		return "nothing"
 	}
@@ -164,95 +172,72 @@ func (d dnf) String() string {
 	return strings.Join(parts, " OR ")
 }
 
-// relation of a new scope to an old one.
-type relation int
+// Relation is what a new scope selects compared with an old one.
+type Relation int
 
 const (
-	relEqual           relation = iota
-	relWider                    // strictly wider
-	relWiderOrEqual             // at least as wide; strictness not shown
-	relNarrower                 // strictly narrower
-	relNarrowerOrEqual          // at most as wide; strictness not shown
-	relUnknown                  // changed both ways, or undecided
+	Equal           Relation = iota // the same requests
+	Wider                           // strictly wider
+	WiderOrEqual                    // at least as wide; strictness not shown
+	Narrower                        // strictly narrower
+	NarrowerOrEqual                 // at most as wide; strictness not shown
+	Incomparable                    // changed both ways, or undecided
 )
 
-// compareScopes compares new against old.
-func compareScopes(old, new dnf) relation {
+// Compare compares new against old.
+func Compare(old, new DNF) Relation {
 	if old.String() == new.String() {
-		return relEqual
+		return Equal
 	}
 	w := covers(new, old) // new selects all old did
 	n := covers(old, new) // old selects all new does
 	switch {
-	case w == yes && n == yes:
-		return relEqual
-	case w == yes && n == no:
-		return relWider
-	case w == yes:
-		return relWiderOrEqual
-	case n == yes && w == no:
-		return relNarrower
-	case n == yes:
-		return relNarrowerOrEqual
+	case w == Yes && n == Yes:
+		return Equal
+	case w == Yes && n == No:
+		return Wider
+	case w == Yes:
+		return WiderOrEqual
+	case n == Yes && w == No:
+		return Narrower
+	case n == Yes:
+		return NarrowerOrEqual
 	}
-	return relUnknown
+	return Incomparable
 }
 
-// classify turns a relation into a class; narrowIsWeak says whether
-// selecting less weakens enforcement (a match, a precondition, a deny
-// region) or strengthens it (an exclude, an exception).
-func (r relation) classify(narrowIsWeak bool) Class {
-	if !narrowIsWeak {
-		switch r {
-		case relWider:
-			r = relNarrower
-		case relWiderOrEqual:
-			r = relNarrowerOrEqual
-		case relNarrower:
-			r = relWider
-		case relNarrowerOrEqual:
-			r = relWiderOrEqual
-		}
-	}
-	switch r {
-	case relNarrower:
-		return Weaker
-	case relNarrowerOrEqual, relUnknown:
-		return Unknown
-	case relWider:
-		return Stricter
-	}
-	return Equivalent
-}
+// Covers reports whether outer is shown to select everything inner
+// selects (false also when that is undecided).
+func Covers(outer, inner DNF) bool { return covers(outer, inner) == Yes }
 
 // covers reports whether outer selects everything inner selects.
-func covers(outer, inner dnf) tri {
-	res := yes
+func covers(outer, inner DNF) Tri {
+	res := Yes
 	for _, ci := range inner {
-		best := no
+		best := No
 		for _, co := range outer {
 			switch conjCovers(co, ci) {
-			case yes:
-				best = yes
-			case unsure:
-				if best == no {
-					best = unsure
+			case Yes:
+				best = Yes
+			case Unsure:
+				if best == No {
+					best = Unsure
 				}
 			}
-			if best == yes {
+			if best == Yes {
 				break
 			}
 		}
 		// Not implied by any single conjunction: with several, the union
 		// might still cover it unless one request escapes them all.
-		if best == no && len(outer) > 1 && !escapesAll(ci, outer) {
-			best = unsure
+		if best == No && len(outer) > 1 && !escapesAll(ci, outer) {
+			best = Unsure
 		}
-		if best == no {
-			return no
+		if best == No {
+			return No
 		}
-		if best == unsure {
-			res = unsure
+		if best == Unsure {
+			res = Unsure
 		}
 	}
 	return res
@@ -262,16 +247,16 @@ func covers(outer, inner dnf) tri {
 // conjunctions of outer. Opaque atoms are independent unknowns: a
 // conjunction with one that c does not assert can be escaped by making it
 // false. The others must all be escaped through one attribute.
-func escapesAll(c conj, outer dnf) bool {
+func escapesAll(c Conj, outer DNF) bool {
 	mine := map[string]bool{}
 	for _, a := range c {
 		mine[a.key()] = true
 	}
-	var rest dnf
+	var rest DNF
 	for _, o := range outer {
 		free := false
 		for _, a := range o {
-			if a.mode == modeOpaque && !mine[a.key()] {
+			if a.mode == Opaque && !mine[a.key()] {
 				free = true
 				break
 			}
@@ -285,10 +270,10 @@ func escapesAll(c conj, outer dnf) bool {
 	}
 	type attrKey struct {
 		attr string
-		mode atomMode
+		mode Mode
 	}
-	atomsOf := func(x conj, k attrKey) []atom {
-		var out []atom
+	atomsOf := func(x Conj, k attrKey) []Atom {
+		var out []Atom
 		for _, a := range x {
 			if a.attr == k.attr && a.mode == k.mode {
 				out = append(out, a)
@@ -300,7 +285,7 @@ func escapesAll(c conj, outer dnf) bool {
 	for _, o := range rest {
 		for _, a := range o {
 			k := attrKey{a.attr, a.mode}
-			if seen[k] || (k.mode != modeGlob && k.mode != modeSet) {
+			if seen[k] || (k.mode != Glob && k.mode != Set) {
 				continue
 			}
 			seen[k] = true
@@ -315,7 +300,7 @@ func escapesAll(c conj, outer dnf) bool {
 				continue
 			}
 			switch k.mode {
-			case modeSet:
+			case Set:
 				var cands []string
 				if own := atomsOf(c, k); len(own) > 0 {
 					inter := map[string]bool{}
@@ -357,9 +342,9 @@ func escapesAll(c conj, outer dnf) bool {
 						return true
 					}
 				}
-			case modeGlob:
+			case Glob:
 				var pats []string
-				group := func(as []atom) [][2]int {
+				group := func(as []Atom) [][2]int {
 					var gs [][2]int
 					for _, b := range as {
 						gs = append(gs, [2]int{len(pats), len(pats) + len(b.vals)})
@@ -400,7 +385,7 @@ func escapesAll(c conj, outer dnf) bool {
 					}
 					return true
 				})
-				if found == yes {
+				if found == Yes {
 					return true
 				}
 			}
@@ -419,14 +404,14 @@ func contains(xs []string, v string) bool {
 }
 
 // conjCovers reports whether outer holds whenever inner holds.
-func conjCovers(outer, inner conj) tri {
-	res := yes
+func conjCovers(outer, inner Conj) Tri {
+	res := Yes
 	for _, a := range outer {
 		switch implied(inner, a) {
-		case no:
-			return no
-		case unsure:
-			res = unsure
+		case No:
+			return No
+		case Unsure:
+			res = Unsure
 		}
 	}
 	return res
@@ -435,25 +420,25 @@ func conjCovers(outer, inner conj) tri {
 // implied reports whether the atoms of c imply a. "no" comes with an
 // (implicit) witness: attributes are independent, so a value satisfying
 // c's atoms on a's attribute but not a is enough.
-func implied(c conj, a atom) tri {
-	var same []atom
+func implied(c Conj, a Atom) Tri {
+	var same []Atom
 	for _, b := range c {
 		if b.attr == a.attr && b.mode == a.mode {
 			same = append(same, b)
 		}
 	}
 	if len(same) == 0 {
-		return no
+		return No
 	}
 	for _, b := range same {
 		if b.key() == a.key() {
-			return yes
+			return Yes
 		}
 	}
 	switch a.mode {
-	case modeOpaque:
-		return no
-	case modeSet:
+	case Opaque:
+		return No
+	case Set:
 		// the intersection of the constraints, minus a's values
 		inter := map[string]bool{}
 		for _, v := range same[0].vals {
@@ -472,10 +457,10 @@ func implied(c conj, a atom) tri {
 			delete(inter, v)
 		}
 		if len(inter) == 0 {
-			return yes
+			return Yes
 		}
-		return no
-	case modeGlob:
+		return No
+	case Glob:
 		if len(same) == 1 {
 			r, _ := globCovers(a.vals, same[0].vals)
 			return r
@@ -506,14 +491,14 @@ func implied(c conj, a atom) tri {
 			return true
 		})
 		switch found {
-		case yes:
-			return no
-		case no:
-			return yes
+		case Yes:
+			return No
+		case No:
+			return Yes
 		}
-		return unsure
-	case modeKinds, modeResources:
-		var r tri = unsure
+		return Unsure
+	case Kinds, Resources:
+		var r Tri = Unsure
 		for _, b := range same {
 			ok := true
 			for _, v := range b.vals {
@@ -523,34 +508,34 @@ func implied(c conj, a atom) tri {
 				}
 			}
 			if ok {
-				return yes
+				return Yes
 			}
 		}
 		if len(same) == 1 {
-			r = no
+			r = No
 		}
 		return r
-	case modeUntil:
+	case Until:
 		ta, err1 := time.Parse(time.RFC3339, a.vals[0])
 		for _, b := range same {
 			tb, err2 := time.Parse(time.RFC3339, b.vals[0])
 			if err1 == nil && err2 == nil && !ta.Before(tb) {
-				return yes
+				return Yes
 			}
 		}
-		return no
+		return No
 	}
-	return unsure
+	return Unsure
 }
 
 // selectorCovered reports whether the single selector v is covered by one
 // of the selectors in outer.
-func selectorCovered(mode atomMode, outer []string, v string) bool {
+func selectorCovered(mode Mode, outer []string, v string) bool {
 	for _, o := range outer {
-		if mode == modeKinds && kindCovers(o, v) {
+		if mode == Kinds && kindCovers(o, v) {
 			return true
 		}
-		if mode == modeResources && resourceCovers(o, v) {
+		if mode == Resources && resourceCovers(o, v) {
 			return true
 		}
 	}
@@ -558,17 +543,54 @@ func selectorCovered(mode atomMode, outer []string, v string) bool {
 }
 
 // kindCovers reports whether Kyverno kind selector o matches everything
-// selector i matches (kubeutils.ParseKindSelector + wildcard per part, as
+// selector i matches (parseKindSelector + wildcard per part, as
 // pkg/utils/match.CheckKind does).
 func kindCovers(o, i string) bool {
-	og, ov, ok, os := kubeutils.ParseKindSelector(o)
-	ig, iv, ik, is := kubeutils.ParseKindSelector(i)
+	og, ov, ok, os := parseKindSelector(o)
+	ig, iv, ik, is := parseKindSelector(i)
 	for _, p := range [][2]string{{og, ig}, {ov, iv}, {ok, ik}, {os, is}} {
-		if r, _ := globCovers([]string{p[0]}, []string{p[1]}); r != yes {
+		if r, _ := globCovers([]string{p[0]}, []string{p[1]}); r != Yes {
 			return false
 		}
 	}
 	return true
+}
+
+// versionRE and parseKindSelector are Kyverno v1.19.1's
+// pkg/utils/kube.versionRegex and ParseKindSelector, copied so that this
+// package does not link Kyverno: a selector "[group/]version/]Kind[/sub]"
+// (or "Kind.sub") split into group, version, kind and subresource.
+var versionRE = regexp.MustCompile(`^(v\d((alpha|beta)\d)?|\*)$`)
+
+func parseKindSelector(input string) (string, string, string, string) {
+	parts := strings.Split(input, "/")
+	if len(parts) > 0 {
+		parts = append(parts[:len(parts)-1], strings.Split(parts[len(parts)-1], ".")...)
+	}
+	switch len(parts) {
+	case 1:
+		return "*", "*", parts[0], ""
+	case 2:
+		if parts[0] == "*" && parts[1] == "*" {
+			return "*", "*", "*", "*"
+		}
+		if parts[0] == "*" && strings.ToLower(parts[1]) == parts[1] {
+			return "*", "*", parts[0], parts[1]
+		}
+		if versionRE.MatchString(parts[0]) {
+			return "*", parts[0], parts[1], ""
+		}
+		return "*", "*", parts[0], parts[1]
+	case 3:
+		if versionRE.MatchString(parts[0]) {
+			return "*", parts[0], parts[1], parts[2]
+		}
+		return parts[0], parts[1], parts[2], ""
+	case 4:
+		return parts[0], parts[1], parts[2], parts[3]
+	default:
+		return "", "", "", ""
+	}
 }
 
 // resourceCovers implements Kubernetes' admission resource patterns: "*"
@@ -591,10 +613,10 @@ func resourceCovers(o, i string) bool {
 	return resOK && subOK
 }
 
-// diffAtoms lists the atoms only in old and only in new, for messages.
-func diffAtoms(old, new dnf) (removed, added []string) {
-	in := func(d dnf) map[string]atom {
-		m := map[string]atom{}
+// DiffAtoms lists the atoms only in old and only in new, for messages.
+func DiffAtoms(old, new DNF) (removed, added []string) {
+	in := func(d DNF) map[string]Atom {
+		m := map[string]Atom{}
 		for _, c := range d {
 			for _, a := range c {
 				m[a.String()] = a
