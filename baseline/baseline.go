@@ -7,6 +7,8 @@
 //	file:<path> a saved rendering (a YAML stream), relative to the root
 //	git:<rev>   the same directory rendered at another revision of the
 //	            repository, read in-process from its .git
+//	cluster[:<context>]
+//	            what a live cluster enforces now (cluster.go)
 //
 // Every input is untrusted: files are read through the repository's confined
 // view (repofs), and a git revision is read from the object store into the
@@ -110,8 +112,10 @@ func Resolve(spec, root, dir string, opts render.Options) (*render.Result, strin
 		return res, spec, nil
 	case strings.HasPrefix(spec, "git:") && len(spec) > len("git:"):
 		return fromGit(spec, strings.TrimPrefix(spec, "git:"), repo, rel, opts)
+	case IsCluster(spec):
+		return fromCluster(spec, rel)
 	}
-	return nil, "", &Error{Spec: spec, Msg: "not auto, none, git:<rev> or file:<path>"}
+	return nil, "", &Error{Spec: spec, Msg: "not auto, none, git:<rev>, file:<path> or cluster[:<context>]"}
 }
 
 // relDir returns dir relative to root, cleaned, with forward slashes; it

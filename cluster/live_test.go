@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -272,4 +273,83 @@ func paths(files []File) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// readerRBAC grants user what the CronJob examples grant (get and list on
+// the Kyverno kinds, get on their CRDs), without kyverno.io's
+// policyexceptions.
+const readerRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: policy-reader-but-exceptions
+rules:
+  - apiGroups: [apiextensions.k8s.io]
+    resources: [customresourcedefinitions]
+    verbs: [get]
+  - apiGroups: [kyverno.io]
+    resources: [clusterpolicies, policies, clustercleanuppolicies, cleanuppolicies, globalcontextentries]
+    verbs: [get, list]
+  - apiGroups: [policies.kyverno.io]
+    resources: ["*"]
+    verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: limited
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: policy-reader-but-exceptions
+subjects:
+  - kind: User
+    name: limited
+    apiGroup: rbac.authorization.k8s.io
+`
+
+// A user who may not list one kind gets no snapshot, and the error names
+// the kind; Kyverno's configuration, which that user may not read either,
+// is only a note.
+func TestReadWithoutListPermission(t *testing.T) {
+	c := startKyverno(t, kubetest.User{Name: "limited"})
+	apply(t, c, []byte(readerRBAC))
+	apply(t, c, baseline.Stream(renderDir(t, exampleProduction).Resources))
+	client, err := Connect(Source{Kubeconfig: c.Kubeconfig, Context: "limited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	// RBAC bindings take effect asynchronously.
+	var readErr error
+	for i := 0; i < 50; i++ {
+		_, readErr = client.Read(ctx, Options{})
+		if readErr != nil && strings.Contains(readErr.Error(), "policyexceptions.kyverno.io") && !strings.Contains(readErr.Error(), "clusterpolicies") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var ae *AccessError
+	if !errors.As(readErr, &ae) || len(ae.Failures) != 1 || ae.Failures[0].What != "PolicyException (policyexceptions.kyverno.io)" {
+		t.Fatalf("got %v, want an AccessError for PolicyException (policyexceptions.kyverno.io) only", readErr)
+	}
+	if !strings.Contains(ae.Error(), "forbidden") || !strings.Contains(ae.Error(), "nothing written") {
+		t.Errorf("message: %s", ae)
+	}
+}
+
+// A server without Kyverno's CRDs: a clear error, not an empty backup.
+func TestReadWithoutKyverno(t *testing.T) {
+	c := kubetest.Start(t, kubetest.Options{})
+	client, err := Connect(Source{Kubeconfig: c.Kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	_, err = client.Read(ctx, Options{})
+	var ne *NotInstalledError
+	if !errors.As(err, &ne) {
+		t.Fatalf("got %v, want NotInstalledError", err)
+	}
 }

@@ -152,6 +152,9 @@ func Resolve(flags map[string][]string, environ []string) (*Settings, error) {
 		}
 		s.Origin[p.Name] = origin
 	}
+	if strings.HasPrefix(s.Baseline, "cluster") && s.App.UnderArgoCD() {
+		return nil, fmt.Errorf("parameter baseline (from %s): %s is a CLI feature: the Argo CD sidecar has no cluster access; use auto, git:<rev> or file:<path>", s.Origin["baseline"], s.Baseline)
+	}
 	return s, nil
 }
 
@@ -246,13 +249,15 @@ func checkBaseline(v string) error {
 		return nil
 	case strings.HasPrefix(v, "file:") && len(v) > len("file:"):
 		return nil
+	case v == "cluster" || strings.HasPrefix(v, "cluster:") && len(v) > len("cluster:"):
+		return nil
 	}
 	if info, err := os.Stat(v); err == nil && info.IsDir() {
 		// `generate --baseline overlays/prod`: the value went missing and
 		// the folder to render took its place.
-		return fmt.Errorf("%q is not auto, none, git:<rev> or file:<path>; it is a folder: give --baseline a value before the folder to render (e.g. --baseline git:origin/main %s)", v, v)
+		return fmt.Errorf("%q is not auto, none, git:<rev>, file:<path> or cluster[:<context>]; it is a folder: give --baseline a value before the folder to render (e.g. --baseline git:origin/main %s)", v, v)
 	}
-	return fmt.Errorf("%q is not auto, none, git:<rev> or file:<path>", v)
+	return fmt.Errorf("%q is not auto, none, git:<rev>, file:<path> or cluster[:<context>]", v)
 }
 
 func parseBool(v string, dst *bool) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -57,6 +58,14 @@ var (
 // with it, remote files are capped like local ones. And a memory ceiling.
 func confineProcess(c *cli.Context, s *settings.Settings, stderr io.Writer) error {
 	confineOnce.Do(func() {
+		// The one connection a repository run makes: a cluster baseline
+		// is read now, before any repository file, and the network is
+		// closed after it (baseline/cluster.go).
+		if baseline.IsCluster(s.Baseline) {
+			if confineErr = baseline.FetchCluster(s.Baseline); confineErr != nil {
+				return
+			}
+		}
 		if !s.AllowRemote {
 			err := sandbox.DenyNetwork()
 			// No seccomp outside Linux (a laptop): the renderer's own
