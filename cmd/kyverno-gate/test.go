@@ -1,25 +1,21 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/output"
-	"github.com/kyverno-gate/kyverno-gate/repofs"
+	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
@@ -78,40 +74,14 @@ Examples:
 				dirs = []string{"."}
 			}
 			label := "tests in " + strings.Join(dirs, ", ")
-			run := &output.TestRun{Label: label, Detailed: c.Bool("detailed-results"), FailOnly: c.Bool("fail-only"), MaxProblems: s.MaxProblems}
-			var results []*kyvernotest.SuiteResult
-
-			// The time budget applies when it is asked for: kyverno test
-			// has none, and a CI run of a whole repository takes its time.
 			ctx, stop := signal.NotifyContext(limits, syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			budget := time.Duration(0)
-			if s.Origin["timeout"] != "default" {
-				budget = s.Timeout
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, budget)
-				defer cancel()
-			}
-			stages := &gate.Stages{}
-			err = gate.Within(ctx, budget, stages, func() error {
-				var suites []*kyvernotest.Suite
-				for _, d := range dirs {
-					stages.Set("finding the tests in " + d)
-					found, err := findTests(s.TestFileName, d, s.Root)
-					if err != nil {
-						return err
-					}
-					suites = append(suites, found...)
-				}
-				suites, run.Unselected = sel.Apply(suites)
-				stages.Set("running " + report.Plural(len(suites), "test suite"))
-				results = kyvernotest.Run(suites, nil)
-				return nil
-			})
+			res, err := pipeline.Test(ctx, dirs, s, pipeline.TestOptions{Selector: sel, SelectorText: c.String("test-case-selector"),
+				RequireTests: c.Bool("require-tests")})
 			if err != nil {
 				var (
 					te *gate.TimeoutError
-					pe *pathError
+					pe *pipeline.PathError
 				)
 				switch {
 				case errors.As(err, &pe):
@@ -121,17 +91,8 @@ Examples:
 				}
 				return fail(label, explain(err, logger))
 			}
-			o := &report.Overlay{Findings: kyvernotest.Findings(results), Tests: kyvernotest.Summary(results)}
-			run.Overlay = o
-			if o.Tests.Suites == 0 && (!s.AllowNoTests || c.Bool("require-tests")) {
-				msg, hint := "no "+s.TestFileName+" found", "pass the folders that hold the tests, or set --allow-no-tests"
-				if run.Unselected > 0 {
-					msg = fmt.Sprintf("the test case selector %q picks no result of the %d suites found", c.String("test-case-selector"), run.Unselected)
-					hint = "check the selector's names and patterns, or set --allow-no-tests"
-				}
-				o.Findings = []report.Finding{kyvernotest.NoTests(msg, hint)}
-			}
-			o.Finalize()
+			run := &output.TestRun{Label: label, Overlay: res.Overlay, Unselected: res.Unselected,
+				Detailed: c.Bool("detailed-results"), FailOnly: c.Bool("fail-only"), MaxProblems: s.MaxProblems}
 			// Machine formats (and text when asked for by name) go to
 			// stdout; the report for the person goes to stderr otherwise.
 			if format != "" {
@@ -142,7 +103,7 @@ Examples:
 			if format != "text" {
 				_ = run.Write(stderr, "text")
 			}
-			if o.Verdict == report.Rejected {
+			if res.Overlay.Verdict == report.Rejected {
 				return exitError{1}
 			}
 			return nil
@@ -185,37 +146,4 @@ func testFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "require-tests", Usage: "fail when no test is found (the default; it overrides --allow-no-tests)"},
 		&cli.BoolFlag{Name: "remove-color", Usage: "accepted for kyverno test's sake: the output has no colour"},
 	)
-}
-
-// pathError is a DIR argument that does not name a folder.
-type pathError struct{ msg string }
-
-func (e *pathError) Error() string { return e.msg }
-
-// findTests loads the test files under dir. Test files name paths
-// relative to themselves, often ../policies: the root is the repository's,
-// as for generate, and nothing outside it is read.
-func findTests(fileName, dir string, rootOf func(string) (string, error)) ([]*kyvernotest.Suite, error) {
-	root, err := rootOf(dir)
-	var repo *repofs.Root
-	if err == nil {
-		repo, err = repofs.Open(root, repofs.Limits{})
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &pathError{dir + " does not exist"}
-		}
-		return nil, err
-	}
-	abs, _ := filepath.Abs(dir)
-	info, err := repo.Stat(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, &pathError{dir + " does not exist"}
-	case err != nil:
-		return nil, err
-	case !info.IsDir():
-		return nil, &pathError{fmt.Sprintf("%s is a file; kyverno-gate test, like kyverno test, takes folders and runs every %s below them (kyverno-gate test %s)", dir, fileName, filepath.Dir(dir))}
-	}
-	return kyvernotest.Discover(repo, []string{abs}, fileName)
 }
