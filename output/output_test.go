@@ -45,3 +45,20 @@ func TestManifestsIsOneStream(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// The check report's test line tells failed results from suites that
+// could not run.
+func TestTestLine(t *testing.T) {
+	for _, tt := range []struct {
+		c    report.TestCounts
+		want string
+	}{
+		{report.TestCounts{Suites: 2, Results: 3}, "3 results in 2 suites, all passed"},
+		{report.TestCounts{Suites: 3, Skipped: 1, Results: 3, FailedResults: 2, Errors: 1, Failed: 3}, "3 results in 3 suites (1 skipped), 2 failed, 1 suite could not run"},
+		{report.TestCounts{Suites: 1, Errors: 1, Failed: 1}, "0 results in 1 suite, 1 suite could not run"},
+	} {
+		if got := testLine(&report.TestSummary{TestCounts: tt.c}); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.c, got, tt.want)
+		}
+	}
+}

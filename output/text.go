@@ -147,12 +147,22 @@ func testLine(t *report.TestSummary) string {
 	if t.Skipped > 0 {
 		s += fmt.Sprintf(" (%d skipped)", t.Skipped)
 	}
-	if t.Failed > 0 {
-		s += fmt.Sprintf(", %d failed", t.Failed)
-	} else {
-		s += ", all passed"
+	// Results that failed and suites that could not run are different
+	// repairs: say which.
+	var bad []string
+	if t.FailedResults > 0 {
+		bad = append(bad, fmt.Sprintf("%d failed", t.FailedResults))
 	}
-	return s
+	if t.Errors > 0 {
+		bad = append(bad, fmt.Sprintf("%s could not run", plural(t.Errors, "suite")))
+	}
+	if len(bad) == 0 && t.Failed > 0 { // a report without the split counts
+		bad = append(bad, fmt.Sprintf("%d failed", t.Failed))
+	}
+	if len(bad) == 0 {
+		return s + ", all passed"
+	}
+	return s + ", " + strings.Join(bad, ", ")
 }
 
 func textFinding(p painter, f *report.Finding) string {
