@@ -242,7 +242,7 @@ func Findings(results []Result, context string) []report.Finding {
 				g := f
 				g.Severity = report.Error
 				g.Rule, g.Field = c.Rule, c.Field
-				g.Message = fmt.Sprintf("weaker live in context %s: %s (vetted %s, live %s)", context, c.Message, c.Before, c.After)
+				g.Message = fmt.Sprintf("weaker live in context %s, %s: %s (vetted %s, live %s)", context, c.Field, c.Message, c.Before, c.After)
 				g.Hint = fix
 				g.Fingerprint = c.Fingerprint
 				g.Change = &report.Change{Class: string(c.Class), Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field, Before: c.Before, After: c.After}

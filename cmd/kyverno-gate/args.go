@@ -59,4 +59,6 @@ func takesValue(a string) bool {
 // command's include kyverno test's: -o/--output-format, -f/--file-name,
 // -t/--test-case-selector).
 var valueFlags = map[string]bool{"output": true, "o": true,
-	"output-format": true, "file-name": true, "f": true, "test-case-selector": true, "t": true}
+	"output-format": true, "file-name": true, "f": true, "test-case-selector": true, "t": true,
+	// export and drift (clusterFlags)
+	"kubeconfig": true, "context": true, "kyverno-namespace": true, "kyverno-configmap": true, "cluster-timeout": true}

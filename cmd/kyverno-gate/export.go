@@ -27,9 +27,11 @@ func clusterFlags() []cli.Flag {
 	}
 }
 
-// readCluster takes the snapshot, then closes the network when the
-// process is confined (main), before anything else happens.
-func readCluster(c *cli.Context) (*cluster.Snapshot, error) {
+// readCluster takes the snapshot; with closeNetwork, it then closes the
+// network when the process is confined (main). Commands that go on to read
+// a repository leave that to its confinement (confine), which honours
+// allow-remote.
+func readCluster(c *cli.Context, closeNetwork bool) (*cluster.Snapshot, error) {
 	client, err := cluster.Connect(cluster.Source{Kubeconfig: c.String("kubeconfig"), Context: c.String("context")})
 	if err != nil {
 		return nil, err
@@ -48,7 +50,7 @@ func readCluster(c *cli.Context) (*cluster.Snapshot, error) {
 		}
 		return nil, err
 	}
-	if confine != nil {
+	if closeNetwork && confine != nil {
 		if err := sandbox.DenyNetwork(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return nil, fmt.Errorf("the network could not be closed after reading the cluster: %v", err)
 		}
@@ -92,7 +94,7 @@ Examples:
 				output.Failure(stderr, label, "export takes no arguments (give the folder with --output)")
 				return exitError{2}
 			}
-			snap, err := readCluster(c)
+			snap, err := readCluster(c, true)
 			if err != nil {
 				output.Failure(stderr, label, err.Error())
 				return exitError{2}

@@ -241,8 +241,20 @@ func start(dir string, opts Options) (*Cluster, error) {
 // Token returns the static token of user.
 func (c *Cluster) Token(user string) string { return c.tokens[user] }
 
-// Do sends one request as user and returns the body and status code.
+// Do sends one request as user and returns the body and status code. A
+// 429 (the server is still settling, or busy with parallel test
+// packages) is retried for up to 10 s, as client-go does.
 func (c *Cluster) Do(user, method, path, contentType string, body []byte) ([]byte, int, error) {
+	for i := 0; ; i++ {
+		b, code, err := c.do(user, method, path, contentType, body)
+		if err != nil || code != http.StatusTooManyRequests || i == 50 {
+			return b, code, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) do(user, method, path, contentType string, body []byte) ([]byte, int, error) {
 	req, err := http.NewRequest(method, c.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, err
