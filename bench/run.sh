@@ -174,7 +174,7 @@ mv "$out/raw.tsv.tmp" "$out/raw.tsv"
 if [[ ${BENCH_GO:-1} != 0 ]]; then
   log "Go benchmarks (scaling at 1x/2x/4x, micro-benchmarks)..."
   mkdir -p "$work/tests"
-  go test -c -o "$work/tests/" ./render ./kyverno ./gate/weaken ./gate/kyvernotest
+  go test -c -o "$work/tests/" ./render ./kyverno ./gate/diff ./gate/scope ./gate/kyvernotest
   export KYVERNO_GATE_LARGEREPO=$work KYVERNO_GATE_CORPUS=$corpus
   : > "$out/gobench.txt"
   gobench() { # PKGDIR BINARY ARGS...
@@ -183,9 +183,10 @@ if [[ ${BENCH_GO:-1} != 0 ]]; then
   }
   gobench render render.test -test.bench 'BenchmarkRender' -test.benchtime 1x -test.count "$gocount"
   gobench kyverno kyverno.test -test.bench 'BenchmarkLoad' -test.benchtime 1x -test.count "$gocount"
-  gobench gate/weaken weaken.test -test.bench 'BenchmarkDiff' -test.benchtime 1x -test.count "$gocount"
+  gobench gate/diff diff.test -test.bench 'BenchmarkDiff' -test.benchtime 1x -test.count "$gocount"
   gobench gate/kyvernotest kyvernotest.test -test.bench 'BenchmarkTestGate' -test.benchtime 1x -test.count "$gocount"
-  gobench gate/weaken weaken.test -test.bench 'BenchmarkScope|BenchmarkGlobCovers' -test.benchtime 300ms
+  gobench gate/diff diff.test -test.bench 'BenchmarkScope' -test.benchtime 300ms
+  gobench gate/scope scope.test -test.bench 'BenchmarkGlobCovers' -test.benchtime 300ms
 fi
 
 # --- report ---------------------------------------------------------------

@@ -13,6 +13,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/attribute"
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/floor"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/gate/validate"
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
@@ -37,7 +38,7 @@ type Outcome struct {
 
 // gates are the gates, in order, that vet a rendering.
 func gates() []gate.Gate {
-	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, weaken.FloorGate{}, kyvernotest.Gate{}}
+	return []gate.Gate{gate.APIVersions{}, validate.Gate{}, weaken.Gate{}, floor.Gate{}, kyvernotest.Gate{}}
 }
 
 // EmptyError is a rendering with nothing in it: fatal because Argo CD would

@@ -4,7 +4,7 @@
 //
 //	stages [-root DIR] [-cpuprofile F] [-memprofile F] render DIR
 //	stages ... load DIR                  render, then kyverno.Load
-//	stages ... diff DIR BASELINE.yaml    render both, load both, weaken.Diff
+//	stages ... diff DIR BASELINE.yaml    render both, load both, diff.Diff
 //	stages ... generate DIR [NAME=VALUE...]
 //	                                     the whole pipeline (as `generate`), with
 //	                                     parameters as flags would give them
@@ -30,7 +30,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
-	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -102,8 +102,8 @@ func main() {
 			old, err = kyverno.Load(base.Resources)
 			check(err)
 		})
-		var changes []weaken.Change
-		timed("diff", func() { changes = weaken.Diff(old, head) })
+		var changes []diff.Change
+		timed("diff", func() { changes = diff.Diff(old, head) })
 		fmt.Fprintf(os.Stderr, "stages: %d changes between %d and %d objects\n", len(changes), len(old), len(head))
 	case "generate":
 		flags := map[string][]string{}

@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"fmt"

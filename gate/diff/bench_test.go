@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/internal/largerepo"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 // largeSides loads the large repository's production rendering (head) and
@@ -87,19 +89,19 @@ func legacyRules(b *testing.B) []kyvernov1.Rule {
 // weaker); "covers" asks whether a rule's match covers the next rule's.
 func BenchmarkScope(b *testing.B) {
 	rules := legacyRules(b)
-	match := make([]dnf, len(rules))
-	exclude := make([]dnf, len(rules))
+	match := make([]scope.DNF, len(rules))
+	exclude := make([]scope.DNF, len(rules))
 	for i := range rules {
 		match[i] = matchScope(&rules[i].MatchResources)
 		exclude[i] = matchScope(rules[i].ExcludeResources)
 	}
-	prod := dnf{conj{}.with("namespaces", modeGlob, "prod-*")}
-	team := conj{}.with("namespaces", modeGlob, "team-*")
-	narrowed := make([]dnf, len(rules))
-	widened := make([]dnf, len(rules))
+	prod := scope.DNF{scope.Conj{}.With("namespaces", scope.Glob, "prod-*")}
+	team := scope.Conj{}.With("namespaces", scope.Glob, "team-*")
+	narrowed := make([]scope.DNF, len(rules))
+	widened := make([]scope.DNF, len(rules))
 	for i := range rules {
-		narrowed[i] = match[i].and(prod)
-		widened[i] = append(append(dnf{}, exclude[i]...), team)
+		narrowed[i] = match[i].And(prod)
+		widened[i] = append(append(scope.DNF{}, exclude[i]...), team)
 	}
 	per := func(name string, f func(k int)) {
 		b.Run(name, func(b *testing.B) {
@@ -116,33 +118,10 @@ func BenchmarkScope(b *testing.B) {
 		_ = matchScope(rules[k].ExcludeResources)
 	})
 	per("match-narrowed", func(k int) {
-		if r := compareScopes(match[k], narrowed[k]); r != relNarrower && r != relNarrowerOrEqual && r != relEqual {
+		if r := scope.Compare(match[k], narrowed[k]); r != scope.Narrower && r != scope.NarrowerOrEqual && r != scope.Equal {
 			b.Fatalf("rule %s: narrowed match compares as %v", rules[k].Name, r)
 		}
 	})
-	per("exclude-widened", func(k int) { _ = compareScopes(exclude[k], widened[k]) })
-	per("covers", func(k int) { _ = covers(match[k], match[(k+1)%len(rules)]) })
-}
-
-// BenchmarkGlobCovers decides inclusion of Kyverno wildcard sets, the
-// primitive under namespace, name and image scopes.
-func BenchmarkGlobCovers(b *testing.B) {
-	cases := []struct {
-		name         string
-		outer, inner []string
-	}{
-		{"literal", []string{"kube-system", "kyverno"}, []string{"kyverno"}},
-		{"prefix", []string{"team-*"}, []string{"team-a-*", "team-b"}},
-		{"not-covered", []string{"team-*", "prod-?"}, []string{"te*m-*"}},
-		{"images", []string{"ghcr.io/acme/*", "*.dkr.ecr.*.amazonaws.com/*"}, []string{"ghcr.io/acme/app:*", "123.dkr.ecr.eu-west-1.amazonaws.com/x:*"}},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			runtime.GC() // the setup's garbage is not this stage's cost
-			for b.Loop() {
-				globCovers(c.outer, c.inner)
-			}
-		})
-	}
+	per("exclude-widened", func(k int) { _ = scope.Compare(exclude[k], widened[k]) })
+	per("covers", func(k int) { _ = scope.Covers(match[k], match[(k+1)%len(rules)]) })
 }

@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 func celMeta(o *kyverno.Object) metav1.Object {
@@ -151,10 +153,10 @@ func validationActions(p *pctx, o, n []admissionregistrationv1.ValidationAction)
 }
 
 // validationsDeny: a request is denied when any validation fails.
-func validationsDeny(vs []admissionregistrationv1.Validation) dnf {
-	var d dnf
+func validationsDeny(vs []admissionregistrationv1.Validation) scope.DNF {
+	var d scope.DNF
 	for _, v := range vs {
-		d = append(d, conj{}.with("fails validation", modeOpaque, strings.TrimSpace(v.Expression)))
+		d = append(d, scope.Conj{}.With("fails validation", scope.Opaque, strings.TrimSpace(v.Expression)))
 	}
 	return d
 }
@@ -232,19 +234,19 @@ func diffIVP(p *pctx, o, n policiesv1beta1.ImageValidatingPolicyLike) {
 	validationActions(p, os.ValidationActions(), ns.ValidationActions())
 	scopeChange(p, "", "spec.validations", "validations (the set of denied requests)", validationsDeny(os.Validations), validationsDeny(ns.Validations), true)
 
-	refs := func(s *policiesv1beta1.ImageValidatingPolicySpec) dnf {
+	refs := func(s *policiesv1beta1.ImageValidatingPolicySpec) scope.DNF {
 		var globs []string
-		var d dnf
+		var d scope.DNF
 		for _, r := range s.MatchImageReferences {
 			if r.Glob != "" {
 				globs = append(globs, r.Glob)
 			}
 			if r.Expression != "" {
-				d = append(d, conj{}.with("image matches expression", modeOpaque, strings.TrimSpace(r.Expression)))
+				d = append(d, scope.Conj{}.With("image matches expression", scope.Opaque, strings.TrimSpace(r.Expression)))
 			}
 		}
 		if len(globs) > 0 {
-			d = append(d, conj{}.with("image", modeGlob, globs...))
+			d = append(d, scope.Conj{}.With("image", scope.Glob, globs...))
 		}
 		return d
 	}

@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 // The posture column, as check shows it (moved from output/collect when the
 // weaken gate began to fill it).
@@ -19,7 +19,7 @@ import (
 // posture is the column's actions alone.
 func posture(objs []*kyverno.Object) map[report.PolicyRule]string {
 	out := map[report.PolicyRule]string{}
-	for k, c := range column(objs, nil, nil).Cells {
+	for k, c := range Column(objs, nil, nil).Cells {
 		out[k] = c.Action
 	}
 	return out
@@ -31,7 +31,7 @@ func testColumn(head, base []*kyverno.Object) *report.Column {
 	if base != nil {
 		changes = Diff(base, head)
 	}
-	return column(head, base, changes)
+	return Column(head, base, changes)
 }
 
 func load(t *testing.T, text string) []*kyverno.Object {

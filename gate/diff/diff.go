@@ -1,4 +1,5 @@
-// Package weaken compares two renderings of a Kyverno policy set, a baseline
+// Package diff is the diff engine of the weaken and floor gates. It
+// compares two renderings of a Kyverno policy set, a baseline
 // and a head, and lists the differences that matter for enforcement, each
 // classified as weaker, stricter or unknown. It compares effective meaning:
 // the typed objects after Kyverno's CRD defaults, the rule set after
@@ -10,7 +11,13 @@
 // pattern, JMESPath condition or CEL expression); callers must treat it
 // like Weaker. Equivalent changes (a message edit, a reordered list, a
 // field set to its default) are not reported.
-package weaken
+//
+// Besides Diff it holds what both gates share, so that neither imports the
+// other's internals: approvals (approval.go), the one place their findings
+// are made (Decide, targets.go), the posture column (posture.go) and a
+// read-only view of a rendering for the floors (view.go). The set and
+// wildcard logic it decides with is package scope, which links no Kyverno.
+package diff
 
 import (
 	"crypto/sha256"

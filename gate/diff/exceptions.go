@@ -1,10 +1,12 @@
-package weaken
+package diff
 
 import (
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 // Exceptions are compared by what they grant, not object by object: every
@@ -25,7 +27,7 @@ const (
 type grant struct {
 	source string // exception kind + "\x00" + namespace/name
 	field  string
-	scope  conj
+	scope  scope.Conj
 }
 
 // grants indexes grants by target: "kyverno.io:<policyName>" (policyName is
@@ -36,12 +38,12 @@ func grants(s *side) map[string][]grant {
 	for _, o := range s.exc {
 		e := o.Exception
 		src := kindLegacyException + "\x00" + displayName(e.GetNamespace(), e.GetName())
-		scope := matchScopeV2(&e.Spec.Match)
+		sc := matchScopeV2(&e.Spec.Match)
 		var conds any
 		if e.Spec.Conditions != nil {
 			conds = e.Spec.Conditions
 		}
-		scope = scope.and(conditionsScope("condition", conds))
+		sc = sc.And(conditionsScope("condition", conds))
 		var pss []string
 		for _, c := range e.Spec.PodSecurity {
 			pss = append(pss, canon(c))
@@ -50,9 +52,9 @@ func grants(s *side) map[string][]grant {
 			if len(x.RuleNames) == 0 {
 				continue // exempts no rule
 			}
-			rules := conj{}.with("rule", modeGlob, x.RuleNames...)
-			for _, c := range (dnf{rules}).and(scope) {
-				c = c.with("podSecurity controls", modeSet, pss...)
+			rules := scope.Conj{}.With("rule", scope.Glob, x.RuleNames...)
+			for _, c := range (scope.DNF{rules}).And(sc) {
+				c = c.With("podSecurity controls", scope.Set, pss...)
 				t := "kyverno.io:" + x.PolicyName
 				out[t] = append(out[t], grant{source: src, field: "spec.exceptions[" + x.PolicyName + "]", scope: c})
 			}
@@ -61,14 +63,14 @@ func grants(s *side) map[string][]grant {
 	for _, o := range s.celExc {
 		e := o.CELException
 		src := kindCELException + "\x00" + displayName(e.GetNamespace(), e.GetName())
-		c := conj{}
+		c := scope.Conj{}
 		for _, mc := range e.Spec.MatchConditions {
-			c = c.with("matchCondition", modeOpaque, strings.TrimSpace(mc.Expression))
+			c = c.With("matchCondition", scope.Opaque, strings.TrimSpace(mc.Expression))
 		}
-		c = c.with("image", modeGlob, e.Spec.Images...)
-		c = c.with("allowedValue", modeSet, e.Spec.AllowedValues...)
+		c = c.With("image", scope.Glob, e.Spec.Images...)
+		c = c.With("allowedValue", scope.Set, e.Spec.AllowedValues...)
 		if e.Spec.ExpiresAt != nil {
-			c = c.with("until", modeUntil, e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+			c = c.With("until", scope.Until, e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		for _, ref := range e.Spec.PolicyRefs {
 			t := "policies.kyverno.io:" + ref.Kind + "/" + ref.Name
@@ -106,8 +108,8 @@ func diffExceptions(r *recorder, old, new *side) {
 	}
 }
 
-func scopeOf(gs []grant) dnf {
-	var d dnf
+func scopeOf(gs []grant) scope.DNF {
+	var d scope.DNF
 	for _, g := range gs {
 		d = append(d, g.scope)
 	}
@@ -115,8 +117,8 @@ func scopeOf(gs []grant) dnf {
 }
 
 func diffTargetGrants(r *recorder, target string, old, new []grant) {
-	rel := compareScopes(scopeOf(old), scopeOf(new))
-	class := rel.classify(false) // an exemption selecting more is weaker
+	rel := scope.Compare(scopeOf(old), scopeOf(new))
+	class := classify(rel, false) // an exemption selecting more is weaker
 	if class == Equivalent {
 		return
 	}
@@ -129,10 +131,10 @@ func diffTargetGrants(r *recorder, target string, old, new []grant) {
 	}
 	os, ns := bySource(old), bySource(new)
 	// Blame the exceptions whose grants the other side does not cover.
-	uncovered := func(gs []grant, other dnf) map[string]bool {
+	uncovered := func(gs []grant, other scope.DNF) map[string]bool {
 		out := map[string]bool{}
 		for _, g := range gs {
-			if covers(other, dnf{g.scope}) != yes {
+			if !scope.Covers(other, scope.DNF{g.scope}) {
 				out[g.source] = true
 			}
 		}

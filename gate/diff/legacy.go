@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/kyverno/kyverno/api/kyverno"
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	"github.com/kyverno/kyverno/pkg/autogen"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 // defaultWebhookTimeout is Kyverno's webhook timeout when none is set.
@@ -32,7 +34,9 @@ func diffLegacySet(r *recorder, old, new *side) {
 	}
 }
 
-func ruleField(rule, rest string) string {
+// RuleField names a field of rule by the rule's name, as Change.Field does:
+// "spec.rules[<rule>]", then ".<rest>" unless rest is "".
+func RuleField(rule, rest string) string {
 	f := "spec.rules[" + rule + "]"
 	if rest != "" {
 		f += "." + rest
@@ -40,11 +44,11 @@ func ruleField(rule, rest string) string {
 	return f
 }
 
-// isAutogen reports whether name is a rule generated for Pod controllers.
-func isAutogen(name string) bool { return strings.HasPrefix(name, "autogen-") }
+// IsAutogen reports whether name is a rule generated for Pod controllers.
+func IsAutogen(name string) bool { return strings.HasPrefix(name, "autogen-") }
 
-// autogenParent returns the rule an autogen rule was generated from.
-func autogenParent(name string) string {
+// AutogenParent returns the rule an autogen rule was generated from.
+func AutogenParent(name string) string {
 	if strings.HasPrefix(name, "autogen-cronjob-") {
 		return strings.TrimPrefix(name, "autogen-cronjob-")
 	}
@@ -134,16 +138,16 @@ func diffLegacy(p *pctx, oldP, newP kyvernov1.PolicyInterface) {
 		switch {
 		case or != nil && nr == nil:
 			msg := fmt.Sprintf("rule %s (%s) was removed: %s", name, ruleKind(or), removedEffect(or))
-			if isAutogen(name) {
-				msg = fmt.Sprintf("rule %s, generated from rule %s for Pod controllers (%s), is no longer generated", name, autogenParent(name), strings.Join(sortedUnique(or.MatchResources.GetKinds()), ", "))
+			if IsAutogen(name) {
+				msg = fmt.Sprintf("rule %s, generated from rule %s for Pod controllers (%s), is no longer generated", name, AutogenParent(name), strings.Join(sortedUnique(or.MatchResources.GetKinds()), ", "))
 				if oac != nac {
 					msg += fmt.Sprintf(" (annotation %s went from %q to %q)", kyverno.AnnotationAutogenControllers, oac, nac)
 				}
 				msg += ": those controllers are no longer checked"
 			}
-			p.add(Weaker, name, ruleField(name, ""), "present", "absent", msg)
+			p.add(Weaker, name, RuleField(name, ""), "present", "absent", msg)
 		case or == nil && nr != nil:
-			p.add(Stricter, name, ruleField(name, ""), "absent", "present", fmt.Sprintf("rule %s (%s) was added", name, ruleKind(nr)))
+			p.add(Stricter, name, RuleField(name, ""), "absent", "present", fmt.Sprintf("rule %s (%s) was added", name, ruleKind(nr)))
 		default:
 			diffRule(p, os, ns, or, nr, onlyNS)
 		}
@@ -160,13 +164,13 @@ func dropAutogenDuplicates(p *pctx) {
 	}
 	parents := map[string]bool{}
 	for _, c := range p.buf {
-		if c.Rule != "" && !isAutogen(c.Rule) {
+		if c.Rule != "" && !IsAutogen(c.Rule) {
 			parents[key(c, c.Rule)] = true
 		}
 	}
 	out := p.buf[:0]
 	for _, c := range p.buf {
-		if c.Rule != "" && isAutogen(c.Rule) && parents[key(c, autogenParent(c.Rule))] {
+		if c.Rule != "" && IsAutogen(c.Rule) && parents[key(c, AutogenParent(c.Rule))] {
 			continue
 		}
 		out = append(out, c)
@@ -239,7 +243,7 @@ func reportingMeta(p *pctx, oa, na, ol, nl map[string]string) {
 
 func diffRule(p *pctx, os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule, onlyNS string) {
 	rn := or.Name
-	f := func(rest string) string { return ruleField(rn, rest) }
+	f := func(rest string) string { return RuleField(rn, rest) }
 
 	// scope
 	scopeChange(p, rn, f("match"), "match of rule "+rn, matchScope(&or.MatchResources), matchScope(&nr.MatchResources), true)
@@ -252,8 +256,8 @@ func diffRule(p *pctx, os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule, onlyNS st
 	opaqueChange(p, rn, f("imageExtractors"), "imageExtractors of rule "+rn, or.ImageExtractors, nr.ImageExtractors)
 
 	// failure action
-	oa, ook := legacyAction(os, or)
-	na, nok := legacyAction(ns, nr)
+	oa, ook := LegacyAction(os, or)
+	na, nok := LegacyAction(ns, nr)
 	if ook && nok {
 		actionChange(p, rn, actionField(os, ns, or, nr), oa, na, onlyNS)
 	}
@@ -277,9 +281,9 @@ func actionField(os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule) string {
 		}
 		switch {
 		case canon(ofa) != canon(nfa):
-			return ruleField(rn, "validate.failureAction")
+			return RuleField(rn, "validate.failureAction")
 		case canon(oov) != canon(nov):
-			return ruleField(rn, "validate.failureActionOverrides")
+			return RuleField(rn, "validate.failureActionOverrides")
 		}
 	} else {
 		actions := func(r *kyvernov1.Rule) string {
@@ -290,7 +294,7 @@ func actionField(os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule) string {
 			return strings.Join(s, ",")
 		}
 		if actions(or) != actions(nr) {
-			return ruleField(rn, "verifyImages.failureAction")
+			return RuleField(rn, "verifyImages.failureAction")
 		}
 	}
 	if canon(os.ValidationFailureActionOverrides) != canon(ns.ValidationFailureActionOverrides) {
@@ -304,7 +308,7 @@ func actionField(os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule) string {
 type logicPart struct {
 	name  string
 	field string
-	deny  dnf
+	deny  scope.DNF
 	// opaque parts are compared by value only
 	opaque any
 }
@@ -316,37 +320,37 @@ func validateLogic(v *kyvernov1.Validation) map[string]logicPart {
 	}
 	if v.RawPattern != nil {
 		out["pattern"] = logicPart{name: "pattern", field: "validate.pattern",
-			deny: dnf{conj{}.with("fails pattern", modeOpaque, canon(v.RawPattern))}}
+			deny: scope.DNF{scope.Conj{}.With("fails pattern", scope.Opaque, canon(v.RawPattern))}}
 	}
 	if v.RawAnyPattern != nil {
 		alts, _ := generic(v.RawAnyPattern).([]any)
-		c := conj{}
+		c := scope.Conj{}
 		for _, a := range alts {
-			c = c.with("fails anyPattern alternative", modeOpaque, canon(a))
+			c = c.With("fails anyPattern alternative", scope.Opaque, canon(a))
 		}
-		out["anyPattern"] = logicPart{name: "anyPattern", field: "validate.anyPattern", deny: dnf{c}}
+		out["anyPattern"] = logicPart{name: "anyPattern", field: "validate.anyPattern", deny: scope.DNF{c}}
 	}
 	if v.Deny != nil {
 		out["deny"] = logicPart{name: "deny", field: "validate.deny.conditions", deny: conditionsScope("deny condition", v.Deny.GetAnyAllConditions())}
 	}
 	if v.PodSecurity != nil {
-		c := conj{}
+		c := scope.Conj{}
 		for _, e := range v.PodSecurity.Exclude {
-			c = c.with("not excluded", modeOpaque, canon(e))
+			c = c.With("not excluded", scope.Opaque, canon(e))
 		}
-		out["podSecurity"] = logicPart{name: "podSecurity", field: "validate.podSecurity.exclude", deny: dnf{c}}
+		out["podSecurity"] = logicPart{name: "podSecurity", field: "validate.podSecurity.exclude", deny: scope.DNF{c}}
 	}
 	if v.CEL != nil {
-		var d dnf
+		var d scope.DNF
 		for _, e := range v.CEL.Expressions {
-			d = append(d, conj{}.with("fails CEL expression", modeOpaque, strings.TrimSpace(e.Expression)))
+			d = append(d, scope.Conj{}.With("fails CEL expression", scope.Opaque, strings.TrimSpace(e.Expression)))
 		}
 		out["cel"] = logicPart{name: "cel", field: "validate.cel.expressions", deny: d}
 	}
 	if len(v.ForEachValidation) > 0 {
-		var d dnf
+		var d scope.DNF
 		for _, e := range v.ForEachValidation {
-			d = append(d, conj{}.with("fails foreach", modeOpaque, canon(stripMessages(generic(e)))))
+			d = append(d, scope.Conj{}.With("fails foreach", scope.Opaque, canon(stripMessages(generic(e)))))
 		}
 		out["foreach"] = logicPart{name: "foreach", field: "validate.foreach", deny: d}
 	}
@@ -372,7 +376,7 @@ func psaVersion(v string) (int, int) {
 }
 
 func diffValidate(p *pctx, rn string, or, nr *kyvernov1.Rule) {
-	f := func(rest string) string { return ruleField(rn, rest) }
+	f := func(rest string) string { return RuleField(rn, rest) }
 	oh, nh := or.HasValidate(), nr.HasValidate()
 	switch {
 	case oh && !nh:
@@ -474,7 +478,7 @@ func orLatest(v string) string {
 }
 
 func diffMutate(p *pctx, rn string, os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule) {
-	f := func(rest string) string { return ruleField(rn, rest) }
+	f := func(rest string) string { return RuleField(rn, rest) }
 	oh, nh := or.HasMutate(), nr.HasMutate()
 	switch {
 	case oh && !nh:
@@ -502,7 +506,7 @@ func diffMutate(p *pctx, rn string, os, ns *kyvernov1.Spec, or, nr *kyvernov1.Ru
 }
 
 func diffGenerate(p *pctx, rn string, os, ns *kyvernov1.Spec, or, nr *kyvernov1.Rule) {
-	f := func(rest string) string { return ruleField(rn, rest) }
+	f := func(rest string) string { return RuleField(rn, rest) }
 	oh, nh := or.HasGenerate(), nr.HasGenerate()
 	switch {
 	case oh && !nh:
@@ -551,10 +555,10 @@ func diffVerifyImages(p *pctx, rn string, or, nr *kyvernov1.Rule) {
 	oh, nh := or.HasVerifyImages(), nr.HasVerifyImages()
 	switch {
 	case oh && !nh:
-		p.add(Weaker, rn, ruleField(rn, "verifyImages"), "present", "absent", fmt.Sprintf("rule %s no longer verifies images", rn))
+		p.add(Weaker, rn, RuleField(rn, "verifyImages"), "present", "absent", fmt.Sprintf("rule %s no longer verifies images", rn))
 		return
 	case !oh && nh:
-		p.add(Stricter, rn, ruleField(rn, "verifyImages"), "absent", "present", fmt.Sprintf("rule %s now verifies images", rn))
+		p.add(Stricter, rn, RuleField(rn, "verifyImages"), "absent", "present", fmt.Sprintf("rule %s now verifies images", rn))
 		return
 	case !oh:
 		return
@@ -588,10 +592,10 @@ func diffVerifyImages(p *pctx, rn string, or, nr *kyvernov1.Rule) {
 	for _, pr := range pairs {
 		switch {
 		case pr.n == nil:
-			p.add(Weaker, rn, ruleField(rn, "verifyImages["+key(pr.o)+"]"), "present", "absent",
+			p.add(Weaker, rn, RuleField(rn, "verifyImages["+key(pr.o)+"]"), "present", "absent",
 				fmt.Sprintf("rule %s no longer verifies images %s", rn, key(pr.o)))
 		case pr.o == nil:
-			p.add(Stricter, rn, ruleField(rn, "verifyImages["+key(pr.n)+"]"), "absent", "present",
+			p.add(Stricter, rn, RuleField(rn, "verifyImages["+key(pr.n)+"]"), "absent", "present",
 				fmt.Sprintf("rule %s now also verifies images %s", rn, key(pr.n)))
 		default:
 			diffImageVerification(p, rn, pr.o, pr.n)
@@ -600,15 +604,15 @@ func diffVerifyImages(p *pctx, rn string, or, nr *kyvernov1.Rule) {
 }
 
 func diffImageVerification(p *pctx, rn string, o, n *kyvernov1.ImageVerification) {
-	base := ruleField(rn, "verifyImages["+strings.Join(imageRefs(o), ",")+"]")
+	base := RuleField(rn, "verifyImages["+strings.Join(imageRefs(o), ",")+"]")
 	f := func(rest string) string { return base + "." + rest }
 	scopeChange(p, rn, f("imageReferences"), "images verified by rule "+rn,
-		dnf{conj{}.with("image", modeGlob, imageRefs(o)...)}, dnf{conj{}.with("image", modeGlob, imageRefs(n)...)}, true)
-	skip := func(iv *kyvernov1.ImageVerification) dnf {
+		scope.DNF{scope.Conj{}.With("image", scope.Glob, imageRefs(o)...)}, scope.DNF{scope.Conj{}.With("image", scope.Glob, imageRefs(n)...)}, true)
+	skip := func(iv *kyvernov1.ImageVerification) scope.DNF {
 		if len(iv.SkipImageReferences) == 0 {
-			return dnf{}
+			return scope.DNF{}
 		}
-		return dnf{conj{}.with("image", modeGlob, iv.SkipImageReferences...)}
+		return scope.DNF{scope.Conj{}.With("image", scope.Glob, iv.SkipImageReferences...)}
 	}
 	scopeChange(p, rn, f("skipImageReferences"), "images skipped by rule "+rn, skip(o), skip(n), false)
 	for _, b := range []struct {

@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"slices"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/report"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 // Posture: the effective action of every rule of a rendering, for reports
@@ -47,9 +49,9 @@ type RuleAction struct {
 	Blocks Blocking
 
 	legacy bool
-	model  actionModel // legacy rules; admission off is a plain Audit model
-	onlyNS string      // a namespaced Policy's namespace
-	deny   bool        // CEL policies: Deny among the effective actions and admission on
+	model  scope.Action // legacy rules; admission off is a plain Audit model
+	onlyNS string       // a namespaced Policy's namespace
+	deny   bool         // CEL policies: Deny among the effective actions and admission on
 }
 
 // RuleActions returns the effective action of every rule that has one:
@@ -72,7 +74,7 @@ func RuleActions(objs []*kyverno.Object) []RuleAction {
 		var found []RuleAction
 		for i := range rules {
 			r := &rules[i]
-			m, ok := legacyAction(spec, r)
+			m, ok := LegacyAction(spec, r)
 			if !ok {
 				continue
 			}
@@ -80,20 +82,20 @@ func RuleActions(objs []*kyverno.Object) []RuleAction {
 			if admission {
 				ra.model, ra.Action = m, m.String()
 			} else {
-				ra.model, ra.Action = actionModel{}, ActionOff
+				ra.model, ra.Action = scope.Action{}, ActionOff
 			}
-			ra.Blocks = ra.model.blocking()
+			ra.Blocks = blocking(ra.model)
 			found = append(found, ra)
 		}
 		parents := map[string]string{}
 		for _, ra := range found {
-			if !isAutogen(ra.Rule) {
+			if !IsAutogen(ra.Rule) {
 				parents[ra.Rule] = ra.Action
 			}
 		}
 		for _, ra := range found {
-			if isAutogen(ra.Rule) {
-				if a, ok := parents[autogenParent(ra.Rule)]; ok && a == ra.Action {
+			if IsAutogen(ra.Rule) {
+				if a, ok := parents[AutogenParent(ra.Rule)]; ok && a == ra.Action {
 					continue
 				}
 			}
@@ -140,12 +142,12 @@ func RuleActions(objs []*kyverno.Object) []RuleAction {
 	return out
 }
 
-// blocking summarises a model.
-func (m actionModel) blocking() Blocking {
-	some, all := m.enforce, m.enforce
-	for _, o := range m.overrides {
-		some = some || o.enforce
-		all = all && o.enforce
+// blocking summarises an action.
+func blocking(m scope.Action) Blocking {
+	some, all := m.Enforce, m.Enforce
+	for _, o := range m.Overrides {
+		some = some || o.Enforce
+		all = all && o.Enforce
 	}
 	switch {
 	case all:
@@ -172,19 +174,19 @@ func CompareRuleActions(old, new RuleAction) Class {
 		return Equivalent
 	}
 	onlyNS := new.onlyNS
-	weaker, stricter, _, _ := compareActions(old.model, new.model, onlyNS)
+	weaker, stricter, _, _ := scope.CompareActions(old.model, new.model, onlyNS)
 	switch {
-	case weaker == yes:
+	case weaker == scope.Yes:
 		return Weaker
-	case weaker == unsure:
+	case weaker == scope.Unsure:
 		return Unknown
-	case stricter == yes || stricter == unsure:
+	case stricter == scope.Yes || stricter == scope.Unsure:
 		return Stricter
 	}
 	return Equivalent
 }
 
-// column is a rendering's posture column: the effective action of every
+// Column is a rendering's posture column: the effective action of every
 // rule of head and, when base is not nil (an empty, non-nil base is a
 // baseline with nothing in it), the change mark against base. The mark
 // combines the change of the action itself (weaker when less is blocked,
@@ -193,7 +195,7 @@ func CompareRuleActions(old, new RuleAction) Class {
 // narrowed match is weaker even when the action stays Enforce); the worst
 // wins, and new and removed rules stay so. proven are the classes the gate
 // settled by fingerprint (a witness proves an unknown change weaker).
-func column(head, base []*kyverno.Object, changes []Change, proven ...map[string]Class) *report.Column {
+func Column(head, base []*kyverno.Object, changes []Change, proven ...map[string]Class) *report.Column {
 	col := &report.Column{Cells: map[report.PolicyRule]report.Cell{}}
 	heads := map[report.PolicyRule]RuleAction{}
 	for _, ra := range RuleActions(head) {
@@ -242,7 +244,7 @@ func column(head, base []*kyverno.Object, changes []Change, proven ...map[string
 			if k.Kind != ch.Kind || k.Policy != ch.Policy {
 				continue
 			}
-			if ch.Rule != "" && ch.Rule != k.Rule && autogenParent(ch.Rule) != k.Rule {
+			if ch.Rule != "" && ch.Rule != k.Rule && AutogenParent(ch.Rule) != k.Rule {
 				continue
 			}
 			if c.Change != report.MarkNew && c.Change != report.MarkRemoved && markRank(m) > markRank(c.Change) {

@@ -1,4 +1,4 @@
-package weaken
+package diff
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	kyvernov2beta1 "github.com/kyverno/kyverno/api/kyverno/v2beta1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 )
 
 // canon renders v as canonical JSON (object keys sorted), so that two
@@ -38,6 +40,47 @@ func generic(v any) any {
 		return nil
 	}
 	return x
+}
+
+// classify turns a relation of two scopes into a class; narrowIsWeak says whether
+// selecting less weakens enforcement (a match, a precondition, a deny
+// region) or strengthens it (an exclude, an exception).
+func classify(r scope.Relation, narrowIsWeak bool) Class {
+	if !narrowIsWeak {
+		switch r {
+		case scope.Wider:
+			r = scope.Narrower
+		case scope.WiderOrEqual:
+			r = scope.NarrowerOrEqual
+		case scope.Narrower:
+			r = scope.Wider
+		case scope.NarrowerOrEqual:
+			r = scope.WiderOrEqual
+		}
+	}
+	switch r {
+	case scope.Narrower:
+		return Weaker
+	case scope.NarrowerOrEqual, scope.Incomparable:
+		return Unknown
+	case scope.Wider:
+		return Stricter
+	}
+	return Equivalent
+}
+
+// sortedUnique returns vals sorted, without duplicates.
+func sortedUnique(vals []string) []string {
+	out := append([]string(nil), vals...)
+	sort.Strings(out)
+	j := 0
+	for i, v := range out {
+		if i == 0 || v != out[j-1] {
+			out[j] = v
+			j++
+		}
+	}
+	return out[:j]
 }
 
 // isEmptyJSON reports whether v's canonical form is absent or empty.
@@ -78,54 +121,54 @@ func stripMessages(v any) any {
 // conditionsScope turns Kyverno conditions (the legacy list, all of which
 // must hold, or {any, all}) into the set of cases in which they hold. nil
 // conditions always hold.
-func conditionsScope(attr string, conds any) dnf {
+func conditionsScope(attr string, conds any) scope.DNF {
 	x := generic(conds)
 	if x == nil {
-		return always
+		return scope.Always
 	}
-	atomsOf := func(v any) conj {
-		var c conj
+	atomsOf := func(v any) scope.Conj {
+		var c scope.Conj
 		list, _ := v.([]any)
 		for _, e := range list {
-			c = c.with(attr, modeOpaque, canon(stripMessages(e)))
+			c = c.With(attr, scope.Opaque, canon(stripMessages(e)))
 		}
 		return c
 	}
 	switch t := x.(type) {
 	case []any:
-		return dnf{atomsOf(t)}
+		return scope.DNF{atomsOf(t)}
 	case map[string]any:
 		base := atomsOf(t["all"])
 		anyList, _ := t["any"].([]any)
 		if len(anyList) == 0 {
-			return dnf{base}
+			return scope.DNF{base}
 		}
-		var d dnf
+		var d scope.DNF
 		for _, e := range anyList {
-			d = append(d, append(append(conj{}, base...), conj{}.with(attr, modeOpaque, canon(stripMessages(e)))...))
+			d = append(d, append(append(scope.Conj{}, base...), scope.Conj{}.With(attr, scope.Opaque, canon(stripMessages(e)))...))
 		}
 		return d
 	}
-	return dnf{conj{}.with(attr, modeOpaque, canon(x))}
+	return scope.DNF{scope.Conj{}.With(attr, scope.Opaque, canon(x))}
 }
 
 // selectorAtoms turns a label selector into atoms; Kyverno allows
 // wildcards in matchLabels keys' values.
-func selectorAtoms(prefix string, sel *metav1.LabelSelector) conj {
-	var c conj
+func selectorAtoms(prefix string, sel *metav1.LabelSelector) scope.Conj {
+	var c scope.Conj
 	if sel == nil {
 		return c
 	}
 	for k, v := range sel.MatchLabels {
-		c = c.with(prefix+"["+k+"]", modeGlob, v)
+		c = c.With(prefix+"["+k+"]", scope.Glob, v)
 	}
 	for _, e := range sel.MatchExpressions {
 		switch e.Operator {
 		case metav1.LabelSelectorOpIn:
-			c = c.with(prefix+"["+e.Key+"] in", modeSet, e.Values...)
+			c = c.With(prefix+"["+e.Key+"] in", scope.Set, e.Values...)
 		default:
 			vals := sortedUnique(e.Values)
-			c = c.with(prefix+" expression", modeOpaque, fmt.Sprintf("%s %s %v", e.Key, e.Operator, vals))
+			c = c.With(prefix+" expression", scope.Opaque, fmt.Sprintf("%s %s %v", e.Key, e.Operator, vals))
 		}
 	}
 	return c
@@ -134,34 +177,34 @@ func selectorAtoms(prefix string, sel *metav1.LabelSelector) conj {
 // filterScope is one Kyverno resource filter (kinds, names, ... and user
 // info, all of which must match). ok is false for an empty filter, which
 // matches (and excludes) nothing.
-func filterScope(f kyvernov1.ResourceFilter) (conj, bool) {
+func filterScope(f kyvernov1.ResourceFilter) (scope.Conj, bool) {
 	if f.IsEmpty() {
 		return nil, false
 	}
 	rd := f.ResourceDescription
-	c := conj{}
-	c = c.with("kinds", modeKinds, rd.Kinds...)
+	c := scope.Conj{}
+	c = c.With("kinds", scope.Kinds, rd.Kinds...)
 	names := append([]string(nil), rd.Names...)
 	if rd.Name != "" {
 		names = append(names, rd.Name)
 	}
-	c = c.with("names", modeGlob, names...)
-	c = c.with("namespaces", modeGlob, rd.Namespaces...)
+	c = c.With("names", scope.Glob, names...)
+	c = c.With("namespaces", scope.Glob, rd.Namespaces...)
 	for k, v := range rd.Annotations {
-		c = c.with("annotations["+k+"]", modeGlob, v)
+		c = c.With("annotations["+k+"]", scope.Glob, v)
 	}
 	c = append(c, selectorAtoms("selector", rd.Selector)...)
 	c = append(c, selectorAtoms("namespaceSelector", rd.NamespaceSelector)...)
 	if ops := rd.GetOperations(); len(ops) > 0 && !allOperations(ops) {
-		c = c.with("operations", modeSet, ops...)
+		c = c.With("operations", scope.Set, ops...)
 	}
-	c = c.with("roles", modeSet, f.Roles...)
-	c = c.with("clusterRoles", modeSet, f.ClusterRoles...)
+	c = c.With("roles", scope.Set, f.Roles...)
+	c = c.With("clusterRoles", scope.Set, f.ClusterRoles...)
 	var subjects []string
 	for _, s := range f.Subjects {
 		subjects = append(subjects, s.Kind+":"+displayName(s.Namespace, s.Name))
 	}
-	c = c.with("subjects", modeSet, subjects...)
+	c = c.With("subjects", scope.Set, subjects...)
 	return c, true
 }
 
@@ -174,9 +217,9 @@ func allOperations(ops []string) bool {
 }
 
 // filtersScope is any[] (one filter suffices) or all[] (every filter).
-func filtersScope(anyF, allF kyvernov1.ResourceFilters) (dnf, bool) {
+func filtersScope(anyF, allF kyvernov1.ResourceFilters) (scope.DNF, bool) {
 	if len(anyF) > 0 {
-		var d dnf
+		var d scope.DNF
 		for _, f := range anyF {
 			if c, ok := filterScope(f); ok {
 				d = append(d, c)
@@ -185,38 +228,38 @@ func filtersScope(anyF, allF kyvernov1.ResourceFilters) (dnf, bool) {
 		return d, true
 	}
 	if len(allF) > 0 {
-		c := conj{}
+		c := scope.Conj{}
 		for _, f := range allF {
 			fc, ok := filterScope(f)
 			if !ok {
-				return dnf{}, true
+				return scope.DNF{}, true
 			}
 			c = append(c, fc...)
 		}
-		return dnf{c}, true
+		return scope.DNF{c}, true
 	}
 	return nil, false
 }
 
 // matchScope is the set of requests a legacy match (or exclude) block
 // selects, as pkg/engine/utils.MatchesResourceDescription decides it.
-func matchScope(m *kyvernov1.MatchResources) dnf {
+func matchScope(m *kyvernov1.MatchResources) scope.DNF {
 	if m == nil || m.IsEmpty() {
-		return dnf{}
+		return scope.DNF{}
 	}
 	if d, ok := filtersScope(m.Any, m.All); ok {
 		return d
 	}
 	if c, ok := filterScope(kyvernov1.ResourceFilter{UserInfo: m.UserInfo, ResourceDescription: m.ResourceDescription}); ok {
-		return dnf{c}
+		return scope.DNF{c}
 	}
-	return dnf{}
+	return scope.DNF{}
 }
 
 // matchScopeV2 is the any/all-only match of exceptions and cleanup policies.
-func matchScopeV2(m *kyvernov2beta1.MatchResources) dnf {
+func matchScopeV2(m *kyvernov2beta1.MatchResources) scope.DNF {
 	if m == nil {
-		return dnf{}
+		return scope.DNF{}
 	}
 	d, _ := filtersScope(m.Any, m.All)
 	return d
@@ -224,30 +267,30 @@ func matchScopeV2(m *kyvernov2beta1.MatchResources) dnf {
 
 // celConditionsScope: every condition must hold (matchConditions,
 // celPreconditions, DeletingPolicy conditions). Names do not matter.
-func celConditionsScope(attr string, conds []admissionregistrationv1.MatchCondition) dnf {
-	c := conj{}
+func celConditionsScope(attr string, conds []admissionregistrationv1.MatchCondition) scope.DNF {
+	c := scope.Conj{}
 	for _, mc := range conds {
-		c = c.with(attr, modeOpaque, strings.TrimSpace(mc.Expression))
+		c = c.With(attr, scope.Opaque, strings.TrimSpace(mc.Expression))
 	}
-	return dnf{c}
+	return scope.DNF{c}
 }
 
 // ruleAtoms is one admission rule of a CEL policy's matchConstraints; ok is
 // false when a required list is empty (the rule matches nothing).
-func ruleAtoms(r admissionregistrationv1.NamedRuleWithOperations) (conj, bool) {
+func ruleAtoms(r admissionregistrationv1.NamedRuleWithOperations) (scope.Conj, bool) {
 	if len(r.APIGroups) == 0 || len(r.APIVersions) == 0 || len(r.Resources) == 0 || len(r.Operations) == 0 {
 		return nil, false
 	}
-	c := conj{}
-	c = c.with("apiGroups", modeGlob, r.APIGroups...)
-	c = c.with("apiVersions", modeGlob, r.APIVersions...)
+	c := scope.Conj{}
+	c = c.With("apiGroups", scope.Glob, r.APIGroups...)
+	c = c.With("apiVersions", scope.Glob, r.APIVersions...)
 	res := r.Resources
 	for _, x := range res {
 		if x == "*/*" {
 			res = nil
 		}
 	}
-	c = c.with("resources", modeResources, res...)
+	c = c.With("resources", scope.Resources, res...)
 	var ops []string
 	for _, o := range r.Operations {
 		if o == admissionregistrationv1.OperationAll {
@@ -257,41 +300,41 @@ func ruleAtoms(r admissionregistrationv1.NamedRuleWithOperations) (conj, bool) {
 		ops = append(ops, string(o))
 	}
 	if len(ops) > 0 && !allOperations(ops) {
-		c = c.with("operations", modeSet, ops...)
+		c = c.With("operations", scope.Set, ops...)
 	}
 	if r.Scope != nil && *r.Scope != admissionregistrationv1.AllScopes {
-		c = c.with("scope", modeSet, string(*r.Scope))
+		c = c.With("scope", scope.Set, string(*r.Scope))
 	}
-	c = c.with("resourceNames", modeSet, r.ResourceNames...)
+	c = c.With("resourceNames", scope.Set, r.ResourceNames...)
 	return c, true
 }
 
 // celMatchScope is what a CEL policy's matchConstraints select (without
 // excludeResourceRules, compared separately).
-func celMatchScope(m *admissionregistrationv1.MatchResources) dnf {
+func celMatchScope(m *admissionregistrationv1.MatchResources) scope.DNF {
 	if m == nil {
-		return dnf{}
+		return scope.DNF{}
 	}
-	base := conj{}
+	base := scope.Conj{}
 	base = append(base, selectorAtoms("namespaceSelector", m.NamespaceSelector)...)
 	base = append(base, selectorAtoms("objectSelector", m.ObjectSelector)...)
 	if m.MatchPolicy != nil && *m.MatchPolicy == admissionregistrationv1.Exact {
-		base = base.with("matchPolicy", modeOpaque, "Exact")
+		base = base.With("matchPolicy", scope.Opaque, "Exact")
 	}
-	var d dnf
+	var d scope.DNF
 	for _, r := range m.ResourceRules {
 		if c, ok := ruleAtoms(r); ok {
-			d = append(d, append(append(conj{}, base...), c...))
+			d = append(d, append(append(scope.Conj{}, base...), c...))
 		}
 	}
 	return d
 }
 
-func celExcludeScope(m *admissionregistrationv1.MatchResources) dnf {
+func celExcludeScope(m *admissionregistrationv1.MatchResources) scope.DNF {
 	if m == nil {
-		return dnf{}
+		return scope.DNF{}
 	}
-	var d dnf
+	var d scope.DNF
 	for _, r := range m.ExcludeResourceRules {
 		if c, ok := ruleAtoms(r); ok {
 			d = append(d, c)
@@ -302,14 +345,14 @@ func celExcludeScope(m *admissionregistrationv1.MatchResources) dnf {
 
 // scopeChange compares two scopes and records the result. narrowIsWeak
 // says whether selecting less weakens enforcement.
-func scopeChange(p *pctx, rule, field, what string, old, new dnf, narrowIsWeak bool) {
-	rel := compareScopes(old, new)
-	class := rel.classify(narrowIsWeak)
+func scopeChange(p *pctx, rule, field, what string, old, new scope.DNF, narrowIsWeak bool) {
+	rel := scope.Compare(old, new)
+	class := classify(rel, narrowIsWeak)
 	if class == Equivalent {
 		return
 	}
 	before, after := old.String(), new.String()
-	removed, added := diffAtoms(old, new)
+	removed, added := scope.DiffAtoms(old, new)
 	var detail []string
 	if len(removed) > 0 {
 		detail = append(detail, "removed "+strings.Join(removed, ", "))
@@ -317,8 +360,8 @@ func scopeChange(p *pctx, rule, field, what string, old, new dnf, narrowIsWeak b
 	if len(added) > 0 {
 		detail = append(detail, "added "+strings.Join(added, ", "))
 	}
-	verb := map[relation]string{relWider: "widened", relWiderOrEqual: "widened", relNarrower: "narrowed",
-		relNarrowerOrEqual: "possibly narrowed", relUnknown: "changed in a way that cannot be compared"}[rel]
+	verb := map[scope.Relation]string{scope.Wider: "widened", scope.WiderOrEqual: "widened", scope.Narrower: "narrowed",
+		scope.NarrowerOrEqual: "possibly narrowed", scope.Incomparable: "changed in a way that cannot be compared"}[rel]
 	msg := fmt.Sprintf("%s %s", what, verb)
 	if len(detail) > 0 {
 		msg += " (" + strings.Join(detail, "; ") + ")"

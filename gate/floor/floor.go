@@ -1,9 +1,24 @@
-package weaken
+// Package floor is the floor gate: what .kyverno-gate.yaml (package
+// repoconfig) requires of the environment being rendered — every rule
+// enforced (validateAction), webhooks failing closed (failurePolicy), every
+// exception approved (exceptions), nothing weaker than another environment
+// (notWeakerThan) — checked on the head rendering alone.
+//
+// Layout: the diff engine (package diff) holds what both this gate and the
+// weaken gate (package weaken) use — Diff, the action model, approvals and
+// the one place their findings are made (diff.Decide) — and reads nothing
+// of either gate. The weaken gate imports this package for Changes
+// (an approval of a floor violation is not stale). So the imports run
+// weaken -> floor -> diff -> scope without a cycle, and the engine exports
+// a read-only view of a rendering (diff.Policies, diff.Exceptions,
+// diff.LegacyAction) instead of its index and recorder.
+package floor
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +28,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
@@ -20,25 +37,25 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
-// FloorGate checks the floors that the repository configuration
+// Gate checks the floors that the repository configuration
 // (.kyverno-gate.yaml, package repoconfig) declares for the environment
 // being rendered, on the head rendering alone: no baseline is involved.
 // Each violation is a finding approved exactly like a weakening, by an
 // annotation naming its fingerprint; the fingerprint covers the floor, the
 // object, the rule and the actual and required values, so an approval of
 // "rule X is Audit" does not approve anything else.
-type FloorGate struct {
+type Gate struct {
 	// Now is the clock for approval expiry; nil means time.Now.
 	Now func() time.Time
 }
 
 // Name implements gate.Gate.
-func (FloorGate) Name() report.Gate { return report.GateFloor }
+func (Gate) Name() report.Gate { return report.GateFloor }
 
 // Check implements gate.Gate: one finding per violation, a note when
 // approved.
-func (g FloorGate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error {
-	violations, err := FloorChanges(in)
+func (g Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error {
+	violations, err := Changes(in)
 	if err != nil || len(violations) == 0 {
 		return err
 	}
@@ -46,16 +63,14 @@ func (g FloorGate) Check(_ context.Context, in *gate.Input, out *report.Overlay)
 	if err != nil {
 		return err
 	}
-	hd := objectsByKey(head)
-	approvals := CollectApprovals(in.Rendered.Resources)
-	t := now(g.Now)
+	targets := diff.NewTargets(head, nil)
+	approvals := diff.CollectApprovals(in.Rendered.Resources)
+	t := time.Now()
+	if g.Now != nil {
+		t = g.Now()
+	}
 	for _, c := range violations {
-		target := hd[key(c.Kind, c.Policy)]
-		at, gone := target, target == nil
-		if gone {
-			target = anyTarget(in.Rendered.Resources, c.Policy)
-		}
-		out.Add(decide(report.GateFloor, report.KindViolation, c, at, c.Message, approvals, t, suggest(c, target, gone, in), in))
+		out.Add(diff.Decide(in, report.GateFloor, report.KindViolation, c, c.Message, targets, approvals, t))
 	}
 	return nil
 }
@@ -69,18 +84,18 @@ type floorKey struct{ root, dir string }
 // rendering whose floors compare with it.
 type envKey struct{ path string }
 
-// FloorChanges lists every floor violation of in's rendering, approved or
+// Changes lists every floor violation of in's rendering, approved or
 // not, evaluated once per rendering.
-func FloorChanges(in *gate.Input) ([]Change, error) {
+func Changes(in *gate.Input) ([]diff.Change, error) {
 	v, err := in.Rendered.Memo(floorKey{in.Root, in.Dir}, func() (any, error) { return floorChanges(in) })
 	if err != nil {
 		return nil, err
 	}
-	return v.([]Change), nil
+	return v.([]diff.Change), nil
 }
 
 // floorChanges lists every floor violation of the head, approved or not.
-func floorChanges(in *gate.Input) ([]Change, error) {
+func floorChanges(in *gate.Input) ([]diff.Change, error) {
 	repo, err := in.Repository()
 	if err != nil {
 		return nil, err
@@ -122,25 +137,25 @@ func floorChanges(in *gate.Input) ([]Change, error) {
 // Floors checks env's floors on head and returns the violations, approved
 // or not, as Changes of class Weaker whose Before is the actual value and
 // After the required one, with a fingerprint of the floor violation (see
-// FloorFingerprint; for notWeakerThan, the Diff change under the floor's
+// Fingerprint; for notWeakerThan, the Diff change under the floor's
 // name). renderEnv returns the loaded rendering of another environment,
 // for notWeakerThan.
 func Floors(cfg *repoconfig.Config, env *repoconfig.Environment, head []*kyverno.Object,
-	renderEnv func(*repoconfig.Environment) ([]*kyverno.Object, error)) ([]Change, error) {
+	renderEnv func(*repoconfig.Environment) ([]*kyverno.Object, error)) ([]diff.Change, error) {
 	f := env.Floors
 	if f.Empty() {
 		return nil, nil
 	}
-	hs := index(head)
+	legacy, cel := diff.Policies(head)
 	fl := &floorCtx{env: env.Name}
 	if f.ValidateAction != "" {
-		fl.validateAction(hs)
+		fl.validateAction(legacy, cel)
 	}
 	if f.FailurePolicy != "" {
-		fl.failurePolicy(hs)
+		fl.failurePolicy(legacy, cel)
 	}
 	if f.Exceptions != "" {
-		fl.exceptions(hs)
+		fl.exceptions(diff.Exceptions(head))
 	}
 	if f.NotWeakerThan != "" {
 		other := cfg.Environment(f.NotWeakerThan)
@@ -168,59 +183,58 @@ func Floors(cfg *repoconfig.Config, env *repoconfig.Environment, head []*kyverno
 
 type floorCtx struct {
 	env string
-	out []Change
+	out []diff.Change
 }
 
 // add records a violation of floor by kind/policy/rule: actual where
 // required is needed.
 func (fl *floorCtx) add(floor, kind, policy, rule, field, actual, required, msg string) {
-	fl.out = append(fl.out, Change{
-		Class: Weaker, Kind: kind, Policy: policy, Rule: rule, Field: field, Before: actual, After: required,
+	fl.out = append(fl.out, diff.Change{
+		Class: diff.Weaker, Kind: kind, Policy: policy, Rule: rule, Field: field, Before: actual, After: required,
 		Message:     fmt.Sprintf("%s (required: %s, by the %s floor %s in %s)", msg, required, fl.env, floor, settings.ConfigFile),
-		Fingerprint: FloorFingerprint(floor, kind, policy, rule, actual, required),
+		Fingerprint: Fingerprint(floor, kind, policy, rule, actual, required),
 	})
 }
 
-// FloorFingerprint is the fingerprint of a floor violation.
-func FloorFingerprint(floor, kind, policy, rule, actual, required string) string {
-	return Fingerprint("floor", kind+" "+policy, rule, floor, actual, required)
+// Fingerprint is the fingerprint of a floor violation.
+func Fingerprint(floor, kind, policy, rule, actual, required string) string {
+	return diff.Fingerprint("floor", kind+" "+policy, rule, floor, actual, required)
 }
 
 // validateAction: every validate/verifyImages rule resolves to Enforce in
 // every namespace, every (Image)ValidatingPolicy denies, and admission is
 // on.
-func (fl *floorCtx) validateAction(hs *side) {
+func (fl *floorCtx) validateAction(legacy, cel []diff.Policy) {
 	const floor = "validateAction"
-	for _, id := range sortedKeys(hs.legacy) {
-		kind, ns, name := splitIdentity(id)
-		pol := hs.legacy[id].Policy
+	for _, p := range legacy {
+		kind, ns, policy := p.Kind, p.Namespace, p.Name
+		pol := p.Object.Policy
 		spec := pol.GetSpec()
-		policy := displayName(ns, name)
 		rules := autogen.Default.ComputeRules(pol, "")
 		hasChecks := false
-		var found []Change
+		var found []diff.Change
 		for i := range rules {
 			r := &rules[i]
-			m, ok := legacyAction(spec, r)
+			m, ok := diff.LegacyAction(spec, r)
 			if !ok {
 				continue
 			}
 			hasChecks = true
-			weaker, _, w, _ := compareActions(actionModel{enforce: true}, m, ns)
-			if weaker == no {
+			weaker, _, w, _ := scope.CompareActions(scope.Action{Enforce: true}, m, ns)
+			if weaker == scope.No {
 				continue
 			}
 			actual := m.String()
 			msg := fmt.Sprintf("rule %s resolves to %s: violations are only reported, not blocked", r.Name, actual)
-			if weaker == yes && len(m.overrides) > 0 {
+			if weaker == scope.Yes && len(m.Overrides) > 0 {
 				msg = fmt.Sprintf("rule %s resolves to Audit for %s (%s): violations there are only reported, not blocked", r.Name, w, actual)
-			} else if weaker != yes {
+			} else if weaker != scope.Yes {
 				msg = fmt.Sprintf("rule %s resolves to %s, which may be Audit somewhere (overrides could not be decided)", r.Name, actual)
 			}
 			if r.HasValidate() && r.Validation.FailureAction != nil && !r.Validation.FailureAction.Enforce() && spec.ValidationFailureAction.Enforce() {
 				msg += "; its rule-level validate.failureAction overrides spec.validationFailureAction: Enforce (kyverno/policies#1360)"
 			}
-			found = append(found, Change{Rule: r.Name, Field: floorActionField(spec, r), Before: actual, Message: msg})
+			found = append(found, diff.Change{Rule: r.Name, Field: floorActionField(spec, r), Before: actual, Message: msg})
 		}
 		if hasChecks && !spec.AdmissionProcessingEnabled() {
 			fl.add(floor, kind, policy, "", "spec.admission", "admission disabled", "Enforce",
@@ -229,22 +243,21 @@ func (fl *floorCtx) validateAction(hs *side) {
 		// An autogen rule repeats its parent's action: report the parent.
 		parents := map[string]string{}
 		for _, c := range found {
-			if !isAutogen(c.Rule) {
+			if !diff.IsAutogen(c.Rule) {
 				parents[c.Rule] = c.Before
 			}
 		}
 		for _, c := range found {
-			if isAutogen(c.Rule) {
-				if a, ok := parents[autogenParent(c.Rule)]; ok && a == c.Before {
+			if diff.IsAutogen(c.Rule) {
+				if a, ok := parents[diff.AutogenParent(c.Rule)]; ok && a == c.Before {
 					continue
 				}
 			}
 			fl.add(floor, kind, policy, c.Rule, c.Field, c.Before, "Enforce", c.Message)
 		}
 	}
-	for _, id := range sortedKeys(hs.cel) {
-		kind, ns, name := splitIdentity(id)
-		o := hs.cel[id]
+	for _, p := range cel {
+		kind, policy, o := p.Kind, p.Name, p.Object
 		var actions []admissionregistrationv1.ValidationAction
 		var admission bool
 		switch {
@@ -257,14 +270,13 @@ func (fl *floorCtx) validateAction(hs *side) {
 		default:
 			continue
 		}
-		policy := displayName(ns, name)
 		deny := false
 		var as []string
 		for _, a := range actions {
 			as = append(as, string(a))
 			deny = deny || a == admissionregistrationv1.Deny
 		}
-		actual := "[" + strings.Join(sortedUnique(as), ", ") + "]"
+		actual := "[" + strings.Join(slices.Compact(slices.Sorted(slices.Values(as))), ", ") + "]"
 		if !deny {
 			fl.add(floor, kind, policy, "", "spec.validationActions", actual, "[Deny]",
 				fmt.Sprintf("validationActions is %s without Deny: failing requests are not denied", actual))
@@ -280,13 +292,13 @@ func (fl *floorCtx) validateAction(hs *side) {
 func floorActionField(spec *kyvernov1.Spec, r *kyvernov1.Rule) string {
 	switch {
 	case r.HasValidate() && len(r.Validation.FailureActionOverrides) > 0:
-		return ruleField(r.Name, "validate.failureActionOverrides")
+		return diff.RuleField(r.Name, "validate.failureActionOverrides")
 	case r.HasValidate() && r.Validation.FailureAction != nil:
-		return ruleField(r.Name, "validate.failureAction")
+		return diff.RuleField(r.Name, "validate.failureAction")
 	case r.HasVerifyImages():
 		for _, iv := range r.VerifyImages {
 			if iv.FailureAction != nil {
-				return ruleField(r.Name, "verifyImages.failureAction")
+				return diff.RuleField(r.Name, "verifyImages.failureAction")
 			}
 		}
 	}
@@ -297,24 +309,22 @@ func floorActionField(spec *kyvernov1.Spec, r *kyvernov1.Rule) string {
 }
 
 // failurePolicy: every policy with a webhook failure policy has Fail.
-func (fl *floorCtx) failurePolicy(hs *side) {
+func (fl *floorCtx) failurePolicy(legacy, cel []diff.Policy) {
 	const floor = "failurePolicy"
 	ctx := context.Background()
-	for _, id := range sortedKeys(hs.legacy) {
-		kind, ns, name := splitIdentity(id)
-		spec := hs.legacy[id].Policy.GetSpec()
+	for _, p := range legacy {
+		spec := p.Object.Policy.GetSpec()
 		if fp := spec.GetFailurePolicy(ctx); fp != kyvernov1.Fail {
 			field := "spec.failurePolicy"
 			if spec.WebhookConfiguration != nil && spec.WebhookConfiguration.FailurePolicy != nil {
 				field = "spec.webhookConfiguration.failurePolicy"
 			}
-			fl.add(floor, kind, displayName(ns, name), "", field, string(fp), "Fail",
+			fl.add(floor, p.Kind, p.Name, "", field, string(fp), "Fail",
 				fmt.Sprintf("failure policy is %s: when the webhook errors or times out, requests are let through unchecked", fp))
 		}
 	}
-	for _, id := range sortedKeys(hs.cel) {
-		kind, ns, name := splitIdentity(id)
-		o := hs.cel[id]
+	for _, p := range cel {
+		o := p.Object
 		var fp admissionregistrationv1.FailurePolicyType
 		switch {
 		case o.Validating != nil:
@@ -327,51 +337,29 @@ func (fl *floorCtx) failurePolicy(hs *side) {
 			continue // generating and deleting policies have no failure policy of their own
 		}
 		if fp != admissionregistrationv1.Fail {
-			fl.add(floor, kind, displayName(ns, name), "", "spec.failurePolicy", string(fp), "Fail",
+			fl.add(floor, p.Kind, p.Name, "", "spec.failurePolicy", string(fp), "Fail",
 				fmt.Sprintf("failure policy is %s: when evaluation errors or times out, requests are let through unchecked", fp))
 		}
 	}
 }
 
 // exceptions: every exception needs an approval bound to what it exempts.
-func (fl *floorCtx) exceptions(hs *side) {
+func (fl *floorCtx) exceptions(excs []diff.Exception) {
 	const floor = "exceptions"
-	one := func(o *kyverno.Object, legacy bool) {
-		s := &side{}
-		kind := kindCELException
-		if legacy {
-			s.exc = []*kyverno.Object{o}
-			kind = kindLegacyException
-		} else {
-			s.celExc = []*kyverno.Object{o}
-		}
-		_, policy := changeKey(o)
-		g := grants(s)
-		targets := make([]string, 0, len(g))
-		for t := range g {
-			targets = append(targets, t)
-		}
-		sort.Strings(targets)
+	for _, e := range excs {
 		var scopes, parts []string
-		for _, t := range targets {
-			sc := scopeOf(g[t]).String()
-			scopes = append(scopes, targetName(t)+": "+sc)
-			parts = append(parts, targetName(t)+" for "+abbreviate(sc))
+		for _, x := range e.Exempts {
+			scopes = append(scopes, x.Target+": "+x.Scope)
+			parts = append(parts, x.Target+" for "+scope.Abbreviate(x.Scope))
 		}
-		scope := strings.Join(scopes, "; ")
+		sc := strings.Join(scopes, "; ")
 		msg := "exempts " + strings.Join(parts, "; and ")
-		if len(targets) == 0 {
-			scope = "nothing"
+		if len(e.Exempts) == 0 {
+			sc = "nothing"
 			msg = "exempts nothing as written"
 		}
 		msg += "; every PolicyException needs an approval bound to what it exempts"
-		fl.add(floor, kind, policy, "", "spec", scope, "approved", msg)
-	}
-	for _, o := range hs.exc {
-		one(o, true)
-	}
-	for _, o := range hs.celExc {
-		one(o, false)
+		fl.add(floor, e.Kind, e.Name, "", "spec", sc, "approved", msg)
 	}
 }
 
@@ -389,7 +377,7 @@ func (fl *floorCtx) notWeakerThan(other *repoconfig.Environment, otherObjs, head
 		}
 	}
 	floor := "notWeakerThan " + other.Name
-	for _, c := range Diff(otherObjs, head) {
+	for _, c := range diff.Diff(otherObjs, head) {
 		if !c.Class.Blocks() {
 			continue
 		}
@@ -402,18 +390,18 @@ func (fl *floorCtx) notWeakerThan(other *repoconfig.Environment, otherObjs, head
 				continue
 			}
 		}
-		if exceptionsFloor && (c.Kind == kindLegacyException || c.Kind == kindCELException) {
+		if exceptionsFloor && diff.IsException(c.Kind) {
 			continue
 		}
 		msg := c.Message
-		if c.Class == Unknown {
+		if c.Class == diff.Unknown {
 			msg = "may be weaker (cannot be decided structurally, so it counts as weaker): " + msg
 		}
-		fl.out = append(fl.out, Change{
-			Class: Weaker, Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field, Before: c.Before, After: c.After,
+		fl.out = append(fl.out, diff.Change{
+			Class: diff.Weaker, Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field, Before: c.Before, After: c.After,
 			Message: fmt.Sprintf("weaker than environment %s (%s): %s (the %s floor %s in %s)", other.Name, other.Path, msg, fl.env, floor, settings.ConfigFile),
 			// Bound to the floor and to the exact change.
-			Fingerprint: Fingerprint("floor", c.Kind+" "+c.Policy, c.Rule, floor+" "+c.Field, c.Before, c.After),
+			Fingerprint: diff.Fingerprint("floor", c.Kind+" "+c.Policy, c.Rule, floor+" "+c.Field, c.Before, c.After),
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package weaken
+package floor_test
 
 import (
 	"os"
@@ -8,10 +8,19 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
+	"github.com/kyverno-gate/kyverno-gate/gate/floor"
+	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
 	"github.com/kyverno-gate/kyverno-gate/report"
+)
+
+// The Kinds Changes give exceptions (diff's own constants are unexported).
+const (
+	kindLegacyException = "PolicyException.kyverno.io"
+	kindCELException    = "PolicyException.policies.kyverno.io"
 )
 
 func loadFloorFixture(t *testing.T, name string) []*kyverno.Object {
@@ -34,14 +43,14 @@ type wantViolation struct {
 	floor, kind, policy, rule, field, actual, required, message string
 }
 
-func (w wantViolation) matches(c Change) bool {
-	return c.Class == Weaker && (w.kind == "" || c.Kind == w.kind) && (w.policy == "" || c.Policy == w.policy) &&
+func (w wantViolation) matches(c diff.Change) bool {
+	return c.Class == diff.Weaker && (w.kind == "" || c.Kind == w.kind) && (w.policy == "" || c.Policy == w.policy) &&
 		c.Rule == w.rule && (w.field == "" || c.Field == w.field) && (w.actual == "" || c.Before == w.actual) &&
 		(w.required == "" || c.After == w.required) && strings.Contains(c.Message, w.message) &&
-		(w.floor == "" || c.Fingerprint == FloorFingerprint(w.floor, c.Kind, c.Policy, c.Rule, c.Before, c.After))
+		(w.floor == "" || c.Fingerprint == floor.Fingerprint(w.floor, c.Kind, c.Policy, c.Rule, c.Before, c.After))
 }
 
-func checkViolations(t *testing.T, got []Change, want []wantViolation) {
+func checkViolations(t *testing.T, got []diff.Change, want []wantViolation) {
 	t.Helper()
 	used := make([]bool, len(got))
 	for _, w := range want {
@@ -111,7 +120,7 @@ func TestFloors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := &repoconfig.Environment{Name: "production", Path: "overlays/production", Floors: tc.floors}
 			cfg := &repoconfig.Config{Environments: []repoconfig.Environment{*env}}
-			got, err := Floors(cfg, env, loadFloorFixture(t, tc.fixture), nil)
+			got, err := floor.Floors(cfg, env, loadFloorFixture(t, tc.fixture), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +140,7 @@ func TestFloorExceptionFingerprint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Floors(&repoconfig.Config{}, env, objs, nil)
+		got, err := floor.Floors(&repoconfig.Config{}, env, objs, nil)
 		if err != nil || len(got) != 1 {
 			t.Fatalf("%v %v", got, err)
 		}
@@ -170,7 +179,7 @@ spec:
 }
 
 func TestFloorNotWeakerThan(t *testing.T) {
-	stagingText := mustReadFile(t, filepath.Join("testdata", "gate", "enforce-to-audit.yaml"))
+	stagingText := mustReadFile(t, filepath.Join("..", "weaken", "testdata", "gate", "enforce-to-audit.yaml"))
 	staging, _, _ := strings.Cut(stagingText, "#### head\n")
 	_, prodAudit, _ := strings.Cut(stagingText, "#### head\n")
 	trial := `---
@@ -247,7 +256,7 @@ environments:
 			}
 			env := &repoconfig.Environment{Name: "production", Path: "overlays/production", Floors: floors}
 			rendered := 0
-			got, err := Floors(cfg, env, load(tc.head), func(e *repoconfig.Environment) ([]*kyverno.Object, error) {
+			got, err := floor.Floors(cfg, env, load(tc.head), func(e *repoconfig.Environment) ([]*kyverno.Object, error) {
 				if e.Name != "staging" {
 					t.Fatalf("rendered %s", e.Name)
 				}
@@ -262,7 +271,7 @@ environments:
 			}
 			checkViolations(t, got, tc.want)
 			for _, c := range got {
-				if c.Kind == "ClusterPolicy" && c.Fingerprint == Fingerprint(c.Kind, c.Policy, c.Rule, c.Field, c.Before, c.After) {
+				if c.Kind == "ClusterPolicy" && c.Fingerprint == diff.Fingerprint(c.Kind, c.Policy, c.Rule, c.Field, c.Before, c.After) {
 					t.Errorf("a floor violation has the fingerprint of a baseline change")
 				}
 			}
@@ -308,14 +317,14 @@ func TestFloorTrap1360(t *testing.T) {
 	root := t.TempDir()
 	copyDir(t, filepath.Join("testdata", "floor-repo"), root)
 	in := floorInput(t, root, "overlays/production")
-	findings, err := check(FloorGate{}, in)
+	findings, err := check(floor.Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []wantFinding{
 		{severity: report.Error, file: "base/require-labels.yaml", object: "ClusterPolicy require-labels", rule: "check-team",
 			message: "rule check-team resolves to Audit: violations are only reported, not blocked; its rule-level validate.failureAction overrides spec.validationFailureAction: Enforce (kyverno/policies#1360)",
-			hint:    "approve.kyverno-gate.io/" + FloorFingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")},
+			hint:    "approve.kyverno-gate.io/" + floor.Fingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")},
 		{severity: report.Error, rule: "check-team", message: "weaker than environment staging (overlays/staging): effective failure action of rule check-team went from Enforce to Audit"},
 	}
 	if len(findings) != len(want) {
@@ -337,12 +346,12 @@ func TestFloorTrap1360(t *testing.T) {
 	if err := os.WriteFile(kust, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	findings, err = check(FloorGate{}, floorInput(t, root, "overlays/production"))
+	findings, err = check(floor.Gate{}, floorInput(t, root, "overlays/production"))
 	if err != nil || len(findings) != 0 {
 		t.Fatalf("fixed overlay: %v %+v", err, findings)
 	}
 	// Staging has no floors.
-	findings, err = check(FloorGate{}, floorInput(t, root, "overlays/staging"))
+	findings, err = check(floor.Gate{}, floorInput(t, root, "overlays/staging"))
 	if err != nil || len(findings) != 0 {
 		t.Fatalf("staging: %v %+v", err, findings)
 	}
@@ -355,7 +364,7 @@ func TestFloorGateErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "overlays", "staging", "kustomization.yaml"), []byte("resources: [missing.yaml]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := check(FloorGate{}, in)
+	_, err := check(floor.Gate{}, in)
 	if err == nil || !strings.Contains(err.Error(), "floor notWeakerThan of environment production: rendering overlays/staging (environment staging)") {
 		t.Fatalf("got %v", err)
 	}
@@ -363,7 +372,7 @@ func TestFloorGateErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	in = floorInput(t, root, "overlays/production")
-	if _, err := check((FloorGate{}), in); err == nil || !strings.Contains(err.Error(), `.kyverno-gate.yaml: unknown field "floors"`) {
+	if _, err := check((floor.Gate{}), in); err == nil || !strings.Contains(err.Error(), `.kyverno-gate.yaml: unknown field "floors"`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -378,7 +387,7 @@ func TestExampleRepoFloors(t *testing.T) {
 	}
 	for _, dir := range []string{"overlays/development", "overlays/staging", "overlays/production"} {
 		in := floorInput(t, root, dir)
-		ev, err := evaluate(FloorGate{}, in)
+		ev, err := evaluate(floor.Gate{}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +413,7 @@ func TestExampleRepoFloors(t *testing.T) {
 		// Every shipped approval is live: with the rendering itself as the
 		// baseline, the weaken gate reports no stale approval.
 		in.Baseline, in.BaselineName = in.Rendered, "itself"
-		findings, err := check(Gate{}, in)
+		findings, err := check(weaken.Gate{}, in)
 		if err != nil || len(findings) != 0 {
 			t.Errorf("weaken gate on production: %v %+v", err, findings)
 		}
@@ -414,10 +423,10 @@ func TestExampleRepoFloors(t *testing.T) {
 				r2 := *r
 				r2.Object = deepCopyMap(r.Object)
 				meta := r2.Object["metadata"].(map[string]any)
-				delete(meta["annotations"].(map[string]any), ApprovalKey(FloorFingerprint("validateAction", "ClusterPolicy", "restrict-image-registries", "validate-registries", "Audit", "Enforce")))
+				delete(meta["annotations"].(map[string]any), diff.ApprovalKey(floor.Fingerprint("validateAction", "ClusterPolicy", "restrict-image-registries", "validate-registries", "Audit", "Enforce")))
 				in2 := *in
 				in2.Rendered = &render.Result{Dir: in.Rendered.Dir, Resources: replace(in.Rendered.Resources, r, &r2)}
-				findings, err := check(FloorGate{}, &in2)
+				findings, err := check(floor.Gate{}, &in2)
 				if err != nil || len(findings) != 1 || findings[0].Rule != "validate-registries" || findings[0].Severity != report.Error {
 					t.Errorf("without approval: %v %+v", err, findings)
 				}
@@ -456,18 +465,18 @@ func TestStaleApprovalsKnowFloors(t *testing.T) {
 	root := t.TempDir()
 	copyDir(t, filepath.Join("testdata", "floor-repo"), root)
 	in := floorInput(t, root, "overlays/production")
-	floorFP := FloorFingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")
-	annotate(t, in.Rendered.Resources, "require-labels", ApprovalKey(floorFP), "reason=trap accepted")
-	annotate(t, in.Rendered.Resources, "require-labels", ApprovalKey("0123456789ab"), "")
+	floorFP := floor.Fingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")
+	annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey(floorFP), "reason=trap accepted")
+	annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey("0123456789ab"), "")
 	in.Baseline, in.BaselineName = in.Rendered, "itself"
-	findings, err := check(Gate{}, in)
+	findings, err := check(weaken.Gate{}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(findings) != 1 || findings[0].Severity != report.Warning || !strings.Contains(findings[0].Message, "stale approval approve.kyverno-gate.io/0123456789ab") {
 		t.Fatalf("%+v", findings)
 	}
-	findings, err = check(FloorGate{}, in)
+	findings, err = check(floor.Gate{}, in)
 	if err != nil || len(findings) != 1 || !strings.Contains(findings[0].Message, "weaker than environment staging") {
 		t.Fatalf("floor gate: %v %+v", err, findings)
 	}
@@ -494,7 +503,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.Baseline, in.BaselineName = base, name
-		findings, err := check(Gate{}, in)
+		findings, err := check(weaken.Gate{}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +532,7 @@ func TestLockDoesNotLaunder(t *testing.T) {
 	if len(f) != 1 || f[0].Severity != report.Error || !strings.Contains(f[0].Message, "(baseline: lock overlays/staging/kyverno-gate.lock.yaml)") {
 		t.Fatalf("weakened: %+v", f)
 	}
-	fp := Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
+	fp := diff.Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
 	// Commit 2: unrelated change on top.
 	edit("resources:\n", "commonAnnotations:\n  team: platform\nresources:\n")
 	if f := run(); len(f) != 1 || !strings.Contains(f[0].Hint, fp) {

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
@@ -41,6 +42,9 @@ func parseDocs(t *testing.T, text, source string) []*render.Resource {
 	}
 	return res
 }
+
+// headSep separates a fixture's baseline from its head.
+var headSep = regexp.MustCompile(`(?m)^#### head\s*$`)
 
 // gateFixture reads testdata/gate/<name>.yaml: a baseline and a head
 // rendering separated by "#### head".
@@ -89,8 +93,8 @@ func gateInput(t *testing.T, base, head []*render.Resource) (*gate.Input, *[]str
 }
 
 var (
-	fpAudit   = Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
-	fpExclude = Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].exclude", "nothing", "{namespaces=[legacy]}")
+	fpAudit   = diff.Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].validate.failureAction", "Enforce", "Audit")
+	fpExclude = diff.Fingerprint("ClusterPolicy", "require-labels", "check-team", "spec.rules[check-team].exclude", "nothing", "{namespaces=[legacy]}")
 )
 
 func day(s string) func() time.Time {
@@ -121,7 +125,7 @@ func (w wantFinding) matches(f report.Finding) bool {
 
 func TestGate(t *testing.T) {
 	approve := func(name, fp, value string) func(*testing.T, []*render.Resource) {
-		return func(t *testing.T, head []*render.Resource) { annotate(t, head, name, ApprovalKey(fp), value) }
+		return func(t *testing.T, head []*render.Resource) { annotate(t, head, name, diff.ApprovalKey(fp), value) }
 	}
 	both := func(fs ...func(*testing.T, []*render.Resource)) func(*testing.T, []*render.Resource) {
 		return func(t *testing.T, head []*render.Resource) {
@@ -157,7 +161,7 @@ func TestGate(t *testing.T) {
 				hint: "renew the approval with a later expires= date"}}},
 		{name: "invalid approval", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, "reason=x; until=2026-12-31"),
 			want: []wantFinding{{severity: report.Error, rule: "check-team", message: `is not valid: unknown key "until"`}}},
-		{name: "pasted placeholder does not count", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, SuggestedValue),
+		{name: "pasted placeholder does not count", fixture: "enforce-to-audit", edit: approve("require-labels", fpAudit, diff.SuggestedValue),
 			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "fill in the placeholder"}}},
 		{name: "approving one does not approve another", fixture: "two-weakenings", edit: approve("require-labels", fpAudit, ""),
 			want: []wantFinding{{severity: report.Error, rule: "check-team", message: "exclude of rule check-team", hint: fpExclude}}},
@@ -178,7 +182,7 @@ func TestGate(t *testing.T) {
 			want: []wantFinding{{severity: report.Error, file: "lock.yaml", object: "ClusterPolicy require-labels", message: "ClusterPolicy require-labels was removed",
 				hint: "to any Kyverno object the overlay still renders, e.g. ClusterPolicy disallow-latest (a patch in the overlay's kustomization), or to all of them with commonAnnotations"}}},
 		{name: "policy removed, approved elsewhere", fixture: "policy-removed",
-			edit: approve("disallow-latest", Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent"), "reason=retired")},
+			edit: approve("disallow-latest", diff.Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent"), "reason=retired")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, head := gateFixture(t, tc.fixture)
@@ -227,7 +231,7 @@ func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
 	base, head := gateFixture(t, "enforce-to-audit")
 	cm := parseDocs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n", "cm.yaml")
 	head = append(head, cm...)
-	annotate(t, head, "notes", ApprovalKey(fpAudit), "")
+	annotate(t, head, "notes", diff.ApprovalKey(fpAudit), "")
 	in, _ := gateInput(t, base, head)
 	findings, err := check(Gate{}, in)
 	if err != nil {
@@ -240,7 +244,7 @@ func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
 
 func TestEvaluateItems(t *testing.T) {
 	base, head := gateFixture(t, "two-weakenings")
-	annotate(t, head, "require-labels", ApprovalKey(fpAudit), "by=alice")
+	annotate(t, head, "require-labels", diff.ApprovalKey(fpAudit), "by=alice")
 	in, _ := gateInput(t, base, head)
 	ev, err := evaluate(Gate{}, in)
 	if err != nil {
@@ -255,7 +259,7 @@ func TestEvaluateItems(t *testing.T) {
 			if s != nil {
 				t.Errorf("approved, yet a suggestion %+v", s)
 			}
-		} else if s == nil || s.Key != ApprovalKey(it.Fingerprint) || s.Value != SuggestedValue ||
+		} else if s == nil || s.Key != diff.ApprovalKey(it.Fingerprint) || s.Value != diff.SuggestedValue ||
 			s.Object != "ClusterPolicy require-labels" || s.Target == nil || s.Target.APIVersion != "kyverno.io/v1" {
 			t.Errorf("suggestion %+v", s)
 		}
@@ -274,69 +278,6 @@ func TestEvaluateItems(t *testing.T) {
 	}
 }
 
-func TestParseApproval(t *testing.T) {
-	for _, tc := range []struct {
-		value string
-		want  Approval
-		err   string
-	}{
-		{value: ""},
-		{value: " ; ;"},
-		{value: "reason=JIRA-123 loosen for migration; expires=2026-12-31",
-			want: Approval{Reason: "JIRA-123 loosen for migration", Expires: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}},
-		{value: " ticket = SEC-1 ;by=alice@example.com;reason=a=b ", want: Approval{Ticket: "SEC-1", By: "alice@example.com", Reason: "a=b"}},
-		{value: "reason=", want: Approval{}},
-		{value: "reason", err: `"reason" is not key=value`},
-		{value: "reason=a; reason=b", err: "key reason is given twice"},
-		{value: "expires=31.12.2026", err: "expires=31.12.2026 is not a date YYYY-MM-DD"},
-		{value: "expires=2026-12-31T00:00:00Z", err: "not a date"},
-		{value: "Reason=x", err: `unknown key "Reason"`},
-		{value: "approved=true", err: `unknown key "approved"`},
-		{value: SuggestedValue, err: "reason=<why>: fill in the placeholder"},
-	} {
-		t.Run(tc.value, func(t *testing.T) {
-			got, err := ParseApproval(tc.value)
-			switch {
-			case tc.err != "":
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got %v, want %q", err, tc.err)
-				}
-			case err != nil:
-				t.Fatal(err)
-			case got != tc.want:
-				t.Fatalf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestApprovalExpired(t *testing.T) {
-	a, err := ParseApproval("expires=2026-12-31")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		now     string
-		expired bool
-	}{
-		{"2026-12-30T12:00:00Z", false},
-		{"2026-12-31T00:00:00Z", false},
-		{"2026-12-31T23:59:59Z", false},
-		{"2027-01-01T00:00:00Z", true},
-		// 2026-12-31 23:30 in New York is 2027-01-01 04:30 UTC: expired.
-		{"2026-12-31T23:30:00-05:00", true},
-		// 2027-01-01 00:30 in Berlin is still 2026-12-31 UTC: valid.
-		{"2027-01-01T00:30:00+01:00", false},
-	} {
-		if got := a.Expired(day(tc.now)()); got != tc.expired {
-			t.Errorf("%s: expired=%v", tc.now, got)
-		}
-	}
-	if (Approval{}).Expired(time.Now()) {
-		t.Error("no expiry never expires")
-	}
-}
-
 // TestSuggestionPatchApplies pastes the suggested patch into an overlay's
 // kustomization, fills in the value, renders, and checks that the approval
 // lands on the object and approves the finding.
@@ -347,7 +288,7 @@ func TestSuggestionPatchApplies(t *testing.T) {
 	if err != nil || len(ev.Items) != 1 {
 		t.Fatalf("%v %+v", err, ev)
 	}
-	patch := strings.Replace(ev.Items[0].ApprovalToAdd.Patch, SuggestedValue, "reason=accepted; ticket=SEC-1", 1)
+	patch := strings.Replace(ev.Items[0].ApprovalToAdd.Patch, diff.SuggestedValue, "reason=accepted; ticket=SEC-1", 1)
 
 	root := t.TempDir()
 	_, headText, _ := strings.Cut(mustReadFile(t, filepath.Join("testdata", "gate", "enforce-to-audit.yaml")), "#### head\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"github.com/kyverno-gate/kyverno-gate/gate/kyvernotest"
 	"github.com/kyverno-gate/kyverno-gate/gate/witness"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
@@ -21,7 +22,7 @@ import (
 
 // witnesses returns the witness of each blocking change (nil entries where
 // none was found or skip says not to search), or nil when the search is off.
-func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyverno.Object, blocking []Change, skip func(Change) bool) []*witness.Witness {
+func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyverno.Object, blocking []diff.Change, skip func(diff.Change) bool) []*witness.Witness {
 	if g.NoWitnesses || len(blocking) == 0 {
 		return nil
 	}

@@ -57,7 +57,7 @@ const (
 	DefaultBudget        = 10 * time.Second
 )
 
-// Kinds of targets as the weakening gate names them (weaken.Change.Kind).
+// Kinds of targets as the weakening gate names them (diff.Change.Kind).
 const (
 	KindClusterPolicy              = "ClusterPolicy"
 	KindPolicy                     = "Policy"

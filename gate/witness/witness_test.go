@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
 	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
@@ -450,10 +451,10 @@ func TestWitnessKeepsFingerprintAndApprovals(t *testing.T) {
 `))
 	without := item(t, evaluate(t, weaken.Gate{NoWitnesses: true}, in), "check-pod-labels", "validate.pattern")
 	with := item(t, evaluate(t, weaken.Gate{}, in), "check-pod-labels", "validate.pattern")
-	if without.Change.Class != string(weaken.Unknown) || without.Witness != nil {
+	if without.Change.Class != string(diff.Unknown) || without.Witness != nil {
 		t.Fatalf("without witnesses: class %s, witness %v", without.Change.Class, without.Witness)
 	}
-	if with.Change.Class != string(weaken.Weaker) || with.Witness == nil || !with.Witness.Exclusive {
+	if with.Change.Class != string(diff.Weaker) || with.Witness == nil || !with.Witness.Exclusive {
 		t.Fatalf("with witnesses: class %s, witness %+v", with.Change.Class, with.Witness)
 	}
 	if with.Fingerprint != without.Fingerprint {
@@ -476,7 +477,7 @@ func TestWitnessKeepsFingerprintAndApprovals(t *testing.T) {
 				ann = map[string]any{}
 				meta["annotations"] = ann
 			}
-			ann[weaken.ApprovalKey(without.Fingerprint)] = "reason=test"
+			ann[diff.ApprovalKey(without.Fingerprint)] = "reason=test"
 		}
 	}
 	out, err := gate.RunOne(context.Background(), in, weaken.Gate{})
@@ -543,7 +544,7 @@ spec:
 `))
 		ev := evaluate(t, weaken.Gate{}, in)
 		pattern := item(t, ev, "check-pod-labels", "validate.pattern")
-		if pattern.Change.Class != string(weaken.Unknown) || pattern.Witness == nil || pattern.Witness.Exclusive {
+		if pattern.Change.Class != string(diff.Unknown) || pattern.Witness == nil || pattern.Witness.Exclusive {
 			t.Errorf("pattern change: class %s, witness %+v", pattern.Change.Class, pattern.Witness)
 		}
 		var msg string
