@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/internal/kubetest"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
@@ -154,14 +153,14 @@ func canonical(t *testing.T, objs map[string]map[string]any) map[string]string {
 // object of each further kind) applied, exported, the export rendered:
 // the same objects; restored into a fresh server with the README's
 // command, exported again: the same bytes.
-func TestExportRoundTrip(t *testing.T) {
+func TestLiveExportRoundTrip(t *testing.T) {
 	begin := time.Now()
 	a := startKyverno(t)
 	t.Logf("server A ready with Kyverno's CRDs in %s, RSS %v", time.Since(begin).Round(100*time.Millisecond), a.RSS())
 	prod := renderDir(t, exampleProduction)
 	kinds := renderDir(t, "testdata/kinds")
 	resources := append(append([]*render.Resource{}, prod.Resources...), kinds.Resources...)
-	apply(t, a, baseline.Stream(resources))
+	apply(t, a, stream(resources))
 
 	snapA := snapshot(t, a, "")
 	if got, want := len(snapA.Objects), len(resources); got != want {
@@ -245,11 +244,11 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 	}
 	// And the stream form holds the same objects.
-	stream, err := Stream(snapA)
+	streamA, err := Stream(snapA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(stream, []byte("---\n")); n != len(snapA.Objects) {
+	if n := bytes.Count(streamA, []byte("---\n")); n != len(snapA.Objects) {
 		t.Errorf("stream has %d documents, want %d", n, len(snapA.Objects))
 	}
 	t.Logf("round trip of %d objects in %s; RSS A %v", len(snapA.Objects), time.Since(begin).Round(100*time.Millisecond), a.RSS())
@@ -310,10 +309,10 @@ subjects:
 // A user who may not list one kind gets no snapshot, and the error names
 // the kind; Kyverno's configuration, which that user may not read either,
 // is only a note.
-func TestReadWithoutListPermission(t *testing.T) {
+func TestLiveReadWithoutListPermission(t *testing.T) {
 	c := startKyverno(t, kubetest.User{Name: "limited"})
 	apply(t, c, []byte(readerRBAC))
-	apply(t, c, baseline.Stream(renderDir(t, exampleProduction).Resources))
+	apply(t, c, stream(renderDir(t, exampleProduction).Resources))
 	client, err := Connect(Source{Kubeconfig: c.Kubeconfig, Context: "limited"})
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +338,7 @@ func TestReadWithoutListPermission(t *testing.T) {
 }
 
 // A server without Kyverno's CRDs: a clear error, not an empty backup.
-func TestReadWithoutKyverno(t *testing.T) {
+func TestLiveReadWithoutKyverno(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Options{})
 	client, err := Connect(Source{Kubeconfig: c.Kubeconfig})
 	if err != nil {
@@ -352,4 +351,16 @@ func TestReadWithoutKyverno(t *testing.T) {
 	if !errors.As(err, &ne) {
 		t.Fatalf("got %v, want NotInstalledError", err)
 	}
+}
+
+// stream is resources as one YAML stream (as baseline.Stream, which
+// imports this package).
+func stream(resources []*render.Resource) []byte {
+	var b bytes.Buffer
+	for _, r := range resources {
+		b.WriteString("---\n")
+		b.Write(bytes.TrimRight(r.YAML, "\n"))
+		b.WriteString("\n")
+	}
+	return b.Bytes()
 }

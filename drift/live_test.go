@@ -45,7 +45,7 @@ func kubectl(t *testing.T, c *kubetest.Cluster, args ...string) {
 // The states drift reports, each made on a real server the way it
 // happens: out-of-band edits (kubectl patch, as kubectl edit sends), a
 // deleted policy, an exception added by hand, a status Kyverno set.
-func TestDriftStates(t *testing.T) {
+func TestLiveDriftStates(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Options{KyvernoCRDs: true})
 	vetted, err := render.Render(production, render.Options{Root: repoRoot})
 	if err != nil {

@@ -70,7 +70,7 @@ func startProduction(t *testing.T) *kubetest.Cluster {
 	return c
 }
 
-func TestClusterCommands(t *testing.T) {
+func TestLiveClusterCommands(t *testing.T) {
 	begin := time.Now()
 	c := startProduction(t)
 	t.Setenv("KUBECONFIG", c.Kubeconfig)

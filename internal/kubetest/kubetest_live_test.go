@@ -11,7 +11,7 @@ import (
 
 // The harness itself: the server comes up with Kyverno's CRDs, RBAC refuses
 // a user without a grant, kubectl of the same version talks to it.
-func TestStart(t *testing.T) {
+func TestLiveStart(t *testing.T) {
 	begin := time.Now()
 	c := Start(t, Options{KyvernoCRDs: true, Users: []User{{Name: "nobody"}}})
 	t.Logf("ready with Kyverno's CRDs in %s; RSS %v", time.Since(begin).Round(100*time.Millisecond), c.RSS())
