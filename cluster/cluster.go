@@ -97,6 +97,13 @@ func Connect(src Source) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %v", err)
 	}
+	if len(raw.Contexts) == 0 && src.Kubeconfig == "" && src.Context == "" {
+		// No kubeconfig at all: inside a Pod (the CronJob examples), its
+		// service account.
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return newClient("in-cluster", cfg)
+		}
+	}
 	name := src.Context
 	if name == "" {
 		name = raw.CurrentContext
@@ -111,6 +118,10 @@ func Connect(src Source) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("context %s: %v", name, err)
 	}
+	return newClient(name, cfg)
+}
+
+func newClient(name string, cfg *rest.Config) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "kyverno-gate"
 	cfg.QPS, cfg.Burst = 50, 100

@@ -22,6 +22,10 @@ import (
 
 const exampleRepo = "../../examples/policy-repo"
 
+// cronJobUser is the user name of examples/cronjobs' service account: a
+// static token with it gets what the RBAC grants the service account.
+const cronJobUser = "system:serviceaccount:kyverno-gate:kyverno-gate"
+
 const limitedRBAC = `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
@@ -59,7 +63,7 @@ func kubectlApply(t *testing.T, c *kubetest.Cluster, stream []byte) {
 
 func startProduction(t *testing.T) *kubetest.Cluster {
 	t.Helper()
-	c := kubetest.Start(t, kubetest.Options{KyvernoCRDs: true, Users: []kubetest.User{{Name: "limited"}}})
+	c := kubetest.Start(t, kubetest.Options{KyvernoCRDs: true, Users: []kubetest.User{{Name: "limited"}, {Name: cronJobUser}}})
 	res, err := render.Render(filepath.Join(exampleRepo, "overlays", "production"), render.Options{Root: exampleRepo})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +139,34 @@ func TestLiveClusterCommands(t *testing.T) {
 		code := run([]string{"kyverno-gate", "export", "--kubeconfig", bare.Kubeconfig, "--output", filepath.Join(t.TempDir(), "b")}, &stdout, &stderr, nil)
 		if code != 2 || !strings.Contains(stderr.String(), "Kyverno's CRDs are not installed") {
 			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	})
+
+	t.Run("the CronJob examples are valid and their RBAC is enough", func(t *testing.T) {
+		kubectlApply(t, c, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kyverno-gate\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kyverno\n  namespace: kyverno\ndata:\n  resourceFilters: '[Event,*,*]'\n"))
+		if _, err := c.Kubectl("apply", "--server-side", "-k", "../../examples/cronjobs"); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "backup")
+		var code int
+		var stderr bytes.Buffer
+		for i := 0; i < 50; i++ { // RBAC bindings take effect asynchronously
+			stderr.Reset()
+			code = run([]string{"kyverno-gate", "export", kc, "--context", cronJobUser, "--output", out}, &bytes.Buffer{}, &stderr, nil)
+			if code == 0 && !strings.Contains(stderr.String(), "not readable") {
+				break
+			}
+			os.RemoveAll(out)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code != 0 || strings.Contains(stderr.String(), "not readable") {
+			t.Fatalf("export as the CronJob's service account: exit %d:\n%s", code, stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(out, "kyverno-config", "configmap.yaml")); err != nil {
+			t.Error(err)
+		}
+		if _, err := c.Kubectl("auth", "can-i", "--as", cronJobUser, "create", "clusterpolicies.kyverno.io"); err == nil {
+			t.Error("the CronJob's service account may create policies")
 		}
 	})
 
