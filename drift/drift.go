@@ -217,9 +217,14 @@ func metaString(obj map[string]any, key string) string {
 	return s
 }
 
+// ArgoCDTrackingID is the annotation Argo CD's annotation-based resource
+// tracking sets on the objects it applies: not a difference from the
+// rendering.
+const ArgoCDTrackingID = "argocd.argoproj.io/tracking-id"
+
 func sameJSON(a, b map[string]any) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
+	x, err1 := json.Marshal(withoutTracking(a))
+	y, err2 := json.Marshal(withoutTracking(b))
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
 
@@ -330,4 +335,33 @@ func Summary(results []Result) string {
 		return "no Kyverno objects on either side"
 	}
 	return strings.Join(parts, ", ")
+}
+
+func withoutTracking(obj map[string]any) map[string]any {
+	meta, _ := obj["metadata"].(map[string]any)
+	ann, _ := meta["annotations"].(map[string]any)
+	if _, ok := ann[ArgoCDTrackingID]; !ok {
+		return obj
+	}
+	out := map[string]any{}
+	for k, v := range obj {
+		out[k] = v
+	}
+	m := map[string]any{}
+	for k, v := range meta {
+		m[k] = v
+	}
+	a := map[string]any{}
+	for k, v := range ann {
+		if k != ArgoCDTrackingID {
+			a[k] = v
+		}
+	}
+	if len(a) > 0 {
+		m["annotations"] = a
+	} else {
+		delete(m, "annotations")
+	}
+	out["metadata"] = m
+	return out
 }

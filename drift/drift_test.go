@@ -50,3 +50,20 @@ func TestFindings(t *testing.T) {
 		t.Errorf("summary %q", got)
 	}
 }
+
+func TestArgoCDTrackingIsNoDifference(t *testing.T) {
+	vetted := map[string]any{"kind": "ClusterPolicy", "metadata": map[string]any{"name": "p"}}
+	cases := []struct {
+		name string
+		live map[string]any
+		same bool
+	}{
+		{"tracking id only", map[string]any{"kind": "ClusterPolicy", "metadata": map[string]any{"name": "p", "annotations": map[string]any{ArgoCDTrackingID: "app:kyverno.io/ClusterPolicy:/p"}}}, true},
+		{"another annotation", map[string]any{"kind": "ClusterPolicy", "metadata": map[string]any{"name": "p", "annotations": map[string]any{"note": "x"}}}, false},
+	}
+	for _, tc := range cases {
+		if got := sameJSON(vetted, tc.live); got != tc.same {
+			t.Errorf("%s: same %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
