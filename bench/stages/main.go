@@ -10,8 +10,9 @@
 //	                                     parameters as flags would give them
 //
 // Each step prints "step<TAB>seconds" on stdout. The GC is tuned as
-// kyverno-gate's main does (GOGC=400 under a 300 MiB limit, unless GOGC or
-// GOMEMLIMIT is set), so that figures match the CLI's.
+// kyverno-gate's main does (internal/gctune: GOGC=400 under a limit that
+// follows the live heap, unless GOGC or GOMEMLIMIT is set), so that figures
+// match the CLI's.
 package main
 
 import (
@@ -21,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -31,6 +31,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
+	"github.com/kyverno-gate/kyverno-gate/internal/gctune"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -39,10 +40,7 @@ import (
 )
 
 func main() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(300 << 20)
-	}
+	gctune.Start() // as kyverno-gate's main
 	root := flag.String("root", "", "repository root (default: DIR's root as kyverno-gate finds it)")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile of the stage to this file")
 	mem := flag.String("memprofile", "", "write an allocation profile of the stage to this file")

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
+	"github.com/kyverno-gate/kyverno-gate/internal/gctune"
 	"github.com/kyverno-gate/kyverno-gate/internal/sandbox"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
@@ -103,7 +102,7 @@ func confineProcess(c *cli.Context, s *settings.Settings, stderr io.Writer) erro
 	return confineErr
 }
 
-// lowerSoftLimit keeps Go's soft memory limit (tuneGC: 300 MiB) at or below
+// lowerSoftLimit keeps Go's soft memory limit (tuneGC: 300-384 MiB) at or below
 // half the ceiling, so that the collector works hard well before the
 // watchdog looks: only live data, not uncollected garbage, should pass the
 // ceiling. The other half covers what is resident besides the heap (the
@@ -113,9 +112,7 @@ func lowerSoftLimit(ceiling uint64) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 && uint64(cur) > ceiling/2 {
-		debug.SetMemoryLimit(int64(ceiling / 2))
-	}
+	gctune.SetMax(int64(ceiling / 2)) // also for the limit gctune moves later
 }
 
 // explainLimit is the message for a run stopped by one of these limits, or
