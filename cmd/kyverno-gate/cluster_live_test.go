@@ -212,6 +212,12 @@ func TestLiveClusterCommands(t *testing.T) {
 		if code != 1 || !strings.Contains(stdout, `"kind": "weaker-live"`) {
 			t.Errorf("json: exit %d:\n%s", code, stdout)
 		}
+		for _, format := range []string{"markdown", "sarif", "junit", "github"} {
+			var out, errb bytes.Buffer
+			if code := run([]string{"kyverno-gate", "drift", overlay, kc, "--output", format}, &out, &errb, nil); code != 1 || !strings.Contains(out.String(), "require-labels") {
+				t.Errorf("%s: exit %d:\n%s\n%s", format, code, out.String(), errb.String())
+			}
+		}
 		t.Logf("text report:\n%s", stdout)
 	})
 	t.Logf("suite in %s; server RSS %v", time.Since(begin).Round(100*time.Millisecond), c.RSS())
