@@ -24,7 +24,20 @@ func diffLegacySet(r *recorder, old, new *side) {
 		o, n := old.legacy[id], new.legacy[id]
 		switch {
 		case o != nil && n == nil:
-			p.add(Weaker, "", "", "present", "absent", removalMessage(kind, ns, name, new, new.legacy))
+			if class, msg, ok := migration(id, o, new); ok {
+				p.add(class, "", "", "present", "absent", msg)
+				break
+			}
+			msg := removalMessage(kind, ns, name, new, new.legacy)
+			if len(new.cel) > 0 {
+				ref := "ClusterPolicy/" + name
+				if kind == "Policy" {
+					ref = "Policy/" + ns + "/" + name
+				}
+				msg += fmt.Sprintf(" (if a policy of the policies.kyverno.io kinds replaces it, annotate that policy with %s: %s, "+
+					"with #<rule> for one rule, so that the two are compared as a migration)", ReplacesAnnotation, ref)
+			}
+			p.add(Weaker, "", "", "present", "absent", msg)
 		case o == nil && n != nil:
 			p.add(Stricter, "", "", "absent", "present", fmt.Sprintf("%s %s was added", kind, displayName(ns, name)))
 		default:
