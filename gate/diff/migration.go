@@ -5,7 +5,11 @@ import (
 	"sort"
 	"strings"
 
+	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
+	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	"github.com/kyverno/kyverno/pkg/autogen"
+	vpolautogen "github.com/kyverno/kyverno/pkg/cel/policies/vpol/autogen"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 )
@@ -18,11 +22,13 @@ import (
 // one new policy per rule), else a policy of a new kind with the same name
 // (and namespace). A removal nothing replaces stays a removal.
 //
-// This first step compares what decides most migrations, the enforcement
-// of each rule against its successor's validationActions (with admission
-// switches), and says which rules have no successor. It does not yet
-// compare scopes (kinds and autogen against matchConstraints, operations,
-// exclusions against matchConditions) or contents (patterns against CEL),
+// This first step compares the enforcement of each rule against its
+// successor's validationActions (with admission switches), the kinds it
+// applies to (autogen's pod controllers included, on both sides) and the
+// operations (a kyverno.io rule matches CREATE and UPDATE by default)
+// against a ValidatingPolicy's matchConstraints, and says which rules have
+// no successor. It does not yet compare namespaces, selectors, exclusions
+// against matchConditions, or contents (patterns against CEL),
 // so a migration is never equivalent here: it is weaker when a rule loses
 // its enforcement or its successor, else unknown (counted as weaker), and
 // needs its approval. A witness (a test or sample resource the old policy
@@ -131,7 +137,8 @@ func migration(id string, o *kyverno.Object, head *side) (class Class, msg strin
 	}
 	class = Unknown
 	var notes []string
-	for _, r := range autogen.Default.ComputeRules(o.Policy, "") {
+	all := autogen.Default.ComputeRules(o.Policy, "")
+	for _, r := range all {
 		if IsAutogen(r.Name) {
 			continue // compared with the rule it was generated from
 		}
@@ -169,12 +176,156 @@ func migration(id string, o *kyverno.Object, head *side) (class Class, msg strin
 			default:
 				notes = append(notes, fmt.Sprintf("rule %s: %s → %s (%s %s)", r.Name, old.Action, newAction.Action, s.kind, s.policy))
 			}
+			if s.obj.Validating == nil {
+				continue
+			}
+			// Scope: what the rule applied to (its autogen rules for pod
+			// controllers included) against what the successor matches.
+			oc, nc := legacyCoverage(all, r.Name), vpCoverage(s.obj.Validating)
+			switch {
+			case oc.unsure != "" || nc.unsure != "":
+				notes = append(notes, fmt.Sprintf("rule %s: scope not compared (%s)", r.Name, strings.TrimSpace(oc.unsure+" "+nc.unsure)))
+			default:
+				if ks := lost(oc.kinds, nc.kinds); len(ks) > 0 {
+					class = Weaker
+					notes = append(notes, fmt.Sprintf("rule %s: %s %s no longer matches %s", r.Name, s.kind, s.policy, strings.Join(ks, ", ")))
+				}
+				if ops := lost(oc.ops, nc.ops); len(ops) > 0 {
+					class = Weaker
+					notes = append(notes, fmt.Sprintf("rule %s: %s %s no longer acts on %s", r.Name, s.kind, s.policy, strings.Join(ops, ", ")))
+				}
+			}
 		}
 	}
 	sort.Strings(names)
-	msg = fmt.Sprintf("%s %s was migrated to %s: %s; kyverno-gate does not yet compare a migration's scopes "+
-		"(kinds and autogen against matchConstraints, operations, exclusions against matchConditions) or its validations, "+
+	msg = fmt.Sprintf("%s %s was migrated to %s: %s; kyverno-gate does not yet compare a migration's namespaces, "+
+		"selectors and exclusions (against matchConditions) or its validations, "+
 		"so check them (run the old policy's kyverno tests against the new one) and approve the migration",
 		kind, displayName(ns, name), strings.Join(names, ", "), strings.Join(notes, "; "))
 	return class, msg, true
+}
+
+// coverage is what a rule or policy applies to, as far as a migration
+// compares it: kinds (autogen included) and admission operations. unsure
+// says a part could not be read exactly (wildcards, subresources, a
+// resource kyverno-gate cannot name), so no conclusion is drawn from it.
+type coverage struct {
+	kinds, ops map[string]bool
+	unsure     string
+}
+
+// defaultOps are the operations a kyverno.io rule matches without
+// operations: creation and update.
+var defaultOps = []string{"CREATE", "UPDATE"}
+
+// legacyCoverage is what rule (and the rules autogen makes of it) of
+// policy p applies to.
+func legacyCoverage(rules []kyvernov1.Rule, rule string) coverage {
+	c := coverage{kinds: map[string]bool{}, ops: map[string]bool{}}
+	add := func(d kyvernov1.ResourceDescription) {
+		for _, k := range d.Kinds {
+			if i := strings.LastIndexByte(k, '/'); i >= 0 {
+				k = k[i+1:] // group/version/Kind
+			}
+			if strings.ContainsAny(k, "*?.") {
+				c.unsure = "kind " + k
+			}
+			c.kinds[k] = true
+		}
+		if len(d.Kinds) == 0 {
+			return
+		}
+		ops := defaultOps
+		if len(d.Operations) > 0 {
+			ops = nil
+			for _, o := range d.Operations {
+				ops = append(ops, string(o))
+			}
+		}
+		for _, o := range ops {
+			c.ops[o] = true
+		}
+	}
+	for i := range rules {
+		r := &rules[i]
+		if r.Name != rule && AutogenParent(r.Name) != rule {
+			continue
+		}
+		m := r.MatchResources
+		add(m.ResourceDescription)
+		for _, f := range m.Any {
+			add(f.ResourceDescription)
+		}
+		for _, f := range m.All {
+			add(f.ResourceDescription)
+		}
+	}
+	return c
+}
+
+// resourceKinds names the kinds of the resources a ValidatingPolicy's
+// resourceRules list ("" group only and the common groups; others are
+// unsure).
+var resourceKinds = map[string]string{
+	"pods": "Pod", "deployments": "Deployment", "daemonsets": "DaemonSet", "statefulsets": "StatefulSet",
+	"replicasets": "ReplicaSet", "replicationcontrollers": "ReplicationController", "jobs": "Job", "cronjobs": "CronJob",
+	"services": "Service", "namespaces": "Namespace", "configmaps": "ConfigMap", "secrets": "Secret",
+	"serviceaccounts": "ServiceAccount", "persistentvolumeclaims": "PersistentVolumeClaim", "persistentvolumes": "PersistentVolume",
+	"ingresses": "Ingress", "networkpolicies": "NetworkPolicy", "roles": "Role", "rolebindings": "RoleBinding",
+	"clusterroles": "ClusterRole", "clusterrolebindings": "ClusterRoleBinding", "nodes": "Node",
+	"horizontalpodautoscalers": "HorizontalPodAutoscaler", "poddisruptionbudgets": "PodDisruptionBudget",
+	"storageclasses": "StorageClass", "limitranges": "LimitRange", "resourcequotas": "ResourceQuota",
+	"endpoints": "Endpoints", "events": "Event",
+}
+
+// vpCoverage is what ValidatingPolicy vp applies to, its autogen rules for
+// pod controllers included.
+func vpCoverage(vp policiesv1beta1.ValidatingPolicyLike) coverage {
+	c := coverage{kinds: map[string]bool{}, ops: map[string]bool{}}
+	spec := vp.GetValidatingPolicySpec()
+	if spec.MatchConstraints == nil {
+		c.unsure = "no matchConstraints"
+		return c
+	}
+	for _, r := range spec.MatchConstraints.ResourceRules {
+		for _, res := range r.Resources {
+			k, ok := resourceKinds[res]
+			if !ok {
+				c.unsure = "resource " + res
+				continue
+			}
+			c.kinds[k] = true
+		}
+		for _, o := range r.Operations {
+			if o == admissionregistrationv1.OperationAll {
+				for _, x := range []string{"CREATE", "UPDATE", "DELETE", "CONNECT"} {
+					c.ops[x] = true
+				}
+				continue
+			}
+			c.ops[string(o)] = true
+		}
+	}
+	rules, err := vpolautogen.Autogen(vp)
+	if err != nil {
+		c.unsure = "autogen: " + err.Error()
+	}
+	for _, r := range rules {
+		for _, t := range r.Targets {
+			c.kinds[t.Kind] = true
+		}
+	}
+	return c
+}
+
+// lost lists what old covers and new does not, sorted.
+func lost(old, new map[string]bool) []string {
+	var out []string
+	for k := range old {
+		if !new[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -66,29 +66,42 @@ metadata:
 // keeps the removal's fingerprint, so approvals made before stay valid.
 func TestMigration(t *testing.T) {
 	removal := Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent")
+	// Kyverno's autogen for ValidatingPolicies (v1.19) has no
+	// ReplicationController, which a ClusterPolicy's autogen covers: a
+	// faithful migration leaves them out of the old policy first.
+	noRC := strings.Replace(migOld, "  name: require-labels\n", "  name: require-labels\n  annotations:\n    pod-policies.kyverno.io/autogen-controllers: DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,CronJob\n", 1)
 	for _, tt := range []struct {
-		name, head string
-		class      Class
-		want       []string // substrings of the message
+		name, base, head string
+		class            Class
+		want             []string // substrings of the message
 	}{
-		{"same name, Deny", migVP("require-labels", "team", "[Deny]", ""), Unknown,
-			[]string{"was migrated to ValidatingPolicy require-labels", "rule check-team: Enforce → Deny", "rule check-owner: Enforce → Deny", "does not yet compare"}},
-		{"same name, Audit", migVP("require-labels", "team", "[Audit]", ""), Weaker,
+		{"same name, Deny: ReplicationControllers lost", migOld, migVP("require-labels", "team", "[Deny]", ""), Weaker,
+			[]string{"was migrated to ValidatingPolicy require-labels", "rule check-team: Enforce → Deny", "rule check-owner: Enforce → Deny",
+				"rule check-team: ValidatingPolicy require-labels no longer matches ReplicationController", "does not yet compare"}},
+		{"same name, Deny, same controllers", noRC, migVP("require-labels", "team", "[Deny]", ""), Unknown,
+			[]string{"rule check-team: Enforce → Deny (ValidatingPolicy require-labels); rule check-owner"}},
+		{"same name, Audit", noRC, migVP("require-labels", "team", "[Audit]", ""), Weaker,
 			[]string{"rule check-team: Enforce → Audit (ValidatingPolicy require-labels): violations are no longer blocked"}},
-		{"split per rule, one rule left behind", migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n"), Weaker,
+		{"split per rule, one rule left behind", noRC, migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n"), Weaker,
 			[]string{"was migrated to ValidatingPolicy require-team", "rule check-team: Enforce → Deny", "rule check-owner has no successor"}},
-		{"split per rule, both rules", migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n") + "---\n" +
+		{"split per rule, both rules", noRC, migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n") + "---\n" +
 			migVP("require-owner", "owner", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-owner\n"), Unknown,
 			[]string{"ValidatingPolicy require-owner, ValidatingPolicy require-team", "rule check-owner: Enforce → Deny (ValidatingPolicy require-owner)"}},
-		{"annotation wins over the name", migVP("require-labels", "team", "[Audit]", "") + "---\n" +
+		{"annotation wins over the name", noRC, migVP("require-labels", "team", "[Audit]", "") + "---\n" +
 			migVP("require-all", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels\n"), Unknown,
 			[]string{"was migrated to ValidatingPolicy require-all:"}},
-		{"unrelated policy: a removal that says how to pair", migVP("other", "team", "[Deny]", ""), Weaker,
+		{"without the pod controllers", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "spec:\n", "spec:\n  autogen:\n    podControllers:\n      controllers: []\n", 1), Weaker,
+			[]string{"rule check-team: ValidatingPolicy require-labels no longer matches CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet"}},
+		{"without UPDATE", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "[CREATE, UPDATE]", "[CREATE]", 1), Weaker,
+			[]string{"rule check-team: ValidatingPolicy require-labels no longer acts on UPDATE"}},
+		{"a resource kyverno-gate cannot name: not compared", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "resources: [pods]", "resources: [pods, widgets]", 1), Unknown,
+			[]string{"rule check-team: scope not compared (resource widgets)"}},
+		{"unrelated policy: a removal that says how to pair", noRC, migVP("other", "team", "[Deny]", ""), Weaker,
 			[]string{"was removed, so none of its rules apply any more", "kyverno-gate.io/replaces: ClusterPolicy/require-labels"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *Change
-			for _, c := range Diff(loadSide(t, "base", migOld), loadSide(t, "head", tt.head)) {
+			for _, c := range Diff(loadSide(t, "base", tt.base), loadSide(t, "head", tt.head)) {
 				if c.Kind == "ClusterPolicy" && c.Policy == "require-labels" {
 					c := c
 					if got != nil {
