@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,8 +23,9 @@ import (
 // one new policy per rule), else a policy of a new kind with the same name
 // (and namespace). A removal nothing replaces stays a removal.
 //
-// This first step compares the enforcement of each rule against its
-// successor's validationActions (with admission switches), the kinds it
+// This first step compares the webhook's failurePolicy, the enforcement
+// of each rule against its successor's validationActions (with admission
+// switches), the kinds it
 // applies to (autogen's pod controllers included, on both sides) and the
 // operations (a kyverno.io rule matches CREATE and UPDATE by default)
 // against a ValidatingPolicy's matchConstraints, and says which rules have
@@ -137,6 +139,18 @@ func migration(id string, o *kyverno.Object, head *side) (class Class, msg strin
 	}
 	class = Unknown
 	var notes []string
+	// The webhook: a policy that fails open lets requests through when
+	// Kyverno cannot answer.
+	oldFP := string(o.Policy.GetSpec().GetFailurePolicy(context.Background()))
+	for _, s := range succ {
+		if s.obj.Validating == nil {
+			continue
+		}
+		if newFP := string(s.obj.Validating.GetFailurePolicy(false)); oldFP == "Fail" && newFP == "Ignore" {
+			class = Weaker
+			notes = append(notes, fmt.Sprintf("failurePolicy Fail → Ignore (%s %s): requests pass when Kyverno cannot answer", s.kind, s.policy))
+		}
+	}
 	all := autogen.Default.ComputeRules(o.Policy, "")
 	for _, r := range all {
 		if IsAutogen(r.Name) {

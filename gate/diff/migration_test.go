@@ -92,6 +92,8 @@ func TestMigration(t *testing.T) {
 			[]string{"was migrated to ValidatingPolicy require-all:"}},
 		{"without the pod controllers", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "spec:\n", "spec:\n  autogen:\n    podControllers:\n      controllers: []\n", 1), Weaker,
 			[]string{"rule check-team: ValidatingPolicy require-labels no longer matches CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet"}},
+		{"failing open", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "spec:\n", "spec:\n  failurePolicy: Ignore\n", 1), Weaker,
+			[]string{"failurePolicy Fail → Ignore (ValidatingPolicy require-labels)"}},
 		{"without UPDATE", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "[CREATE, UPDATE]", "[CREATE]", 1), Weaker,
 			[]string{"rule check-team: ValidatingPolicy require-labels no longer acts on UPDATE"}},
 		{"a resource kyverno-gate cannot name: not compared", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "resources: [pods]", "resources: [pods, widgets]", 1), Unknown,
