@@ -11,8 +11,8 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/output"
 	"github.com/kyverno-gate/kyverno-gate/render"
-	"github.com/kyverno-gate/kyverno-gate/settings"
 	"github.com/kyverno-gate/kyverno-gate/report"
+	"github.com/kyverno-gate/kyverno-gate/settings"
 )
 
 // The gates of one run share the Kyverno objects loaded from each rendering
