@@ -30,7 +30,7 @@ const (
 	upstreamURL = "https://raw.githubusercontent.com/argoproj/argo-cd/%s/manifests/install.yaml"
 	// componentURL is this folder at the documented release.
 	componentURL = "https://github.com/kyverno-gate/kyverno-gate//examples/install?ref=v0.1.0"
-	image       = "ghcr.io/kyverno-gate/kyverno-gate:v0.1.0"
+	image        = "ghcr.io/kyverno-gate/kyverno-gate:v0.1.0"
 )
 
 // argoCDVersion is the Argo CD the e2e suite runs (e2e/go.mod).
