@@ -40,6 +40,18 @@ LIVE_PACKAGES := ./internal/kubetest ./cluster ./drift ./cmd/kyverno-gate
 live:
 	bin=$$(GO=$(GO) live/build.sh) && LIVE_BIN=$$bin $(GO) test -tags live -count=1 -p 2 -run '^TestLive' $(LIVE_PACKAGES)
 
+# The whole Argo CD loop (e2e/loop, build tag loop): three real
+# kube-apiservers with etcd (live/, internal/kubetest), Redis
+# (redis-server), and Argo CD v3.6.1's application controller, repo-server
+# and cmp-server running plugin.yaml with bin/kyverno-gate; the example's
+# Applications sync from a git repository the tests push to. The live
+# binaries are built (or found in their cache) by the main module's Go
+# before the Go 1.27 toolchain is switched on. See docs/e2e.md.
+.PHONY: loop
+loop: build
+	live=$$(GO=$(GO) live/build.sh) && cd e2e && LIVE_BIN=$$live GOTOOLCHAIN=$(E2E_GOTOOLCHAIN) \
+	  $(GO) test -tags loop -vet=off -count=1 -timeout 30m -v -run '^TestLoop$$' ./loop
+
 # Every Go fuzz target, FUZZTIME each (scripts/fuzz.sh; docs/fuzzing.md).
 # .ci/run runs the same script for 10 s per target.
 .PHONY: fuzz
