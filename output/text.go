@@ -81,7 +81,11 @@ func (t *TextFormat) Write(w io.Writer, r *report.Report) error {
 			failed++
 		}
 	}
-	head := "kyverno-gate check: " + p.verdict(r.Verdict)
+	cmd := r.Command
+	if cmd == "" {
+		cmd = "check"
+	}
+	head := "kyverno-gate " + cmd + ": " + p.verdict(r.Verdict)
 	var parts []string
 	if n := len(r.Overlays); n != 1 {
 		parts = append(parts, plural(n, "overlay"))

@@ -207,6 +207,9 @@ type Report struct {
 	Overlays []Overlay `json:"overlays"`
 	// Posture is the matrix of effective actions, nil when not computed.
 	Posture *Matrix `json:"posture,omitempty"`
+	// Command is the command the report is of, for its headline ("check"
+	// when empty; "drift").
+	Command string `json:"-"`
 }
 
 // Tool names the program that wrote the report.

@@ -47,7 +47,7 @@ Examples:
 				return exitError{2}
 			}
 			if tf, ok := target.Format.(*output.TextFormat); ok {
-				tf.Colour = func(w io.Writer) bool { return output.Colour(w, getenvFrom(environ)) }
+				tf.Colour = func(w io.Writer) bool { return output.Colour(w, lookupEnv(environ)) }
 			}
 			// The cluster first: vet closes the network.
 			snap, err := readCluster(c, false)
@@ -65,7 +65,7 @@ Examples:
 				output.Failure(stderr, v.label, "comparing with the cluster: "+err.Error())
 				return exitError{2}
 			}
-			rep := &report.Report{Tool: report.DefaultTool(version), Overlays: []report.Overlay{{
+			rep := &report.Report{Tool: report.DefaultTool(version), Command: "drift", Overlays: []report.Overlay{{
 				Path:     v.out.Rendered.Dir,
 				Baseline: fmt.Sprintf("cluster %s (%s)", snap.Context, snap.Server),
 				Findings: drift.Findings(results, snap.Context),
@@ -94,17 +94,5 @@ Examples:
 			}
 			return nil
 		},
-	}
-}
-
-// getenvFrom looks a variable up in environ (os.Environ form).
-func getenvFrom(environ []string) func(string) string {
-	return func(k string) string {
-		for i := len(environ) - 1; i >= 0; i-- {
-			if len(environ[i]) > len(k) && environ[i][:len(k)+1] == k+"=" {
-				return environ[i][len(k)+1:]
-			}
-		}
-		return ""
 	}
 }
