@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,7 @@ func TestSlicedLargeRepositoryIsKustomizes(t *testing.T) {
 		}
 	}
 	for _, n := range scales {
-		repo, err := largerepo.Cached(n)
+		repo, err := largeRepo(t, n)
 		if err != nil {
 			t.Skip(err)
 		}
@@ -84,4 +85,22 @@ func TestSlicedLargeRepositoryIsKustomizes(t *testing.T) {
 			t.Fatalf("x%d: rendering in slices differs from kustomize build (%d vs %d bytes)", n, got.Len(), len(want))
 		}
 	}
+}
+
+// largeRepo is $KYVERNO_GATE_LARGEREPO/x<n> when make bench made it, else
+// a copy generated in the test's own folder: a test leaves nothing in the
+// system's temporary folder.
+func largeRepo(t *testing.T, n int) (string, error) {
+	if d := os.Getenv("KYVERNO_GATE_LARGEREPO"); d != "" {
+		return largerepo.Cached(n)
+	}
+	corpus, err := largerepo.Corpus()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(t.TempDir(), fmt.Sprintf("x%d", n))
+	if _, err := largerepo.Generate(largerepo.Options{Corpus: corpus, Dir: dir, Scale: n}); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
