@@ -91,21 +91,15 @@ func (m *MarkdownFormat) Write(w io.Writer, r *report.Report) error {
 
 	// Headline and overlays.
 	fmt.Fprintf(&head, "%s\n## kyverno-gate: %s\n\n", MarkdownMarker, mdVerdict(r.Verdict))
-	errs, warns, notes := 0, 0, 0
+	var tally report.Tally
 	for i := range r.Overlays {
-		errs += r.Overlays[i].Count(report.Error)
-		warns += r.Overlays[i].Count(report.Warning)
-		notes += r.Overlays[i].Count(report.Note)
+		tally = tally.Add(r.Overlays[i].Tally())
 	}
-	var sum []string
-	sum = append(sum, plural(len(r.Overlays), "overlay"))
-	sum = append(sum, plural(errs, "problem"))
-	if warns > 0 {
-		sum = append(sum, plural(warns, "warning"))
+	found := tally.String()
+	if found == "" {
+		found = "no findings"
 	}
-	if notes > 0 {
-		sum = append(sum, fmt.Sprintf("%d approved", notes))
-	}
+	sum := []string{plural(len(r.Overlays), "overlay"), found}
 	tool := r.Tool.Name
 	if r.Tool.Version != "" {
 		tool += " " + r.Tool.Version
@@ -118,17 +112,7 @@ func (m *MarkdownFormat) Write(w io.Writer, r *report.Report) error {
 		if o.Verdict == report.Failed {
 			findings = mdText(oneLine(o.Error))
 		} else {
-			var fs []string
-			if n := o.Count(report.Error); n > 0 {
-				fs = append(fs, plural(n, "problem"))
-			}
-			if n := o.Count(report.Warning); n > 0 {
-				fs = append(fs, plural(n, "warning"))
-			}
-			if n := o.Count(report.Note); n > 0 {
-				fs = append(fs, fmt.Sprintf("%d approved", n))
-			}
-			findings = strings.Join(fs, ", ")
+			findings = o.Tally().String()
 			if findings == "" {
 				findings = "none"
 			}
