@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 )
 
@@ -90,7 +91,7 @@ func TestCorpusMigrations(t *testing.T) {
 // load.
 func loadCorpus(t *testing.T, file, text, replaces string) []*kyverno.Object {
 	t.Helper()
-	res := parseDocs(t, text, file)
+	res := repotest.Resources(t, text, file)
 	for _, r := range res {
 		if meta, ok := r.Object["metadata"].(map[string]any); ok && replaces != "" && r.Kind != "ClusterPolicy" {
 			ann, _ := meta["annotations"].(map[string]any)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
@@ -22,7 +23,7 @@ var headSep = regexp.MustCompile(`(?m)^#### head\s*$`)
 
 func loadSide(t *testing.T, name, text string) []*kyverno.Object {
 	t.Helper()
-	objs, err := kyverno.Load(parseDocs(t, text, name))
+	objs, err := kyverno.Load(repotest.Resources(t, text, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"github.com/kyverno-gate/kyverno-gate/gate/floor"
 	"github.com/kyverno-gate/kyverno-gate/gate/weaken"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repoconfig"
@@ -25,7 +26,7 @@ const (
 
 func loadFloorFixture(t *testing.T, name string) []*kyverno.Object {
 	t.Helper()
-	objs, err := kyverno.Load(parseDocs(t, mustReadFile(t, filepath.Join("testdata", "floors", name+".yaml")), name+".yaml"))
+	objs, err := kyverno.Load(repotest.Resources(t, mustReadFile(t, filepath.Join("testdata", "floors", name+".yaml")), name+".yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestFloorExceptionFingerprint(t *testing.T) {
 	env := &repoconfig.Environment{Name: "production", Floors: floors}
 	fp := func(text string) string {
 		t.Helper()
-		objs, err := kyverno.Load(parseDocs(t, text, "x.yaml"))
+		objs, err := kyverno.Load(repotest.Resources(t, text, "x.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +220,7 @@ spec:
         namespaces: [legacy]
 `
 	load := func(text string) []*kyverno.Object {
-		objs, err := kyverno.Load(parseDocs(t, text, "x.yaml"))
+		objs, err := kyverno.Load(repotest.Resources(t, text, "x.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,8 +467,8 @@ func TestStaleApprovalsKnowFloors(t *testing.T) {
 	copyDir(t, filepath.Join("testdata", "floor-repo"), root)
 	in := floorInput(t, root, "overlays/production")
 	floorFP := floor.Fingerprint("validateAction", "ClusterPolicy", "require-labels", "check-team", "Audit", "Enforce")
-	annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey(floorFP), "reason=trap accepted")
-	annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey("0123456789ab"), "")
+	repotest.Annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey(floorFP), "reason=trap accepted")
+	repotest.Annotate(t, in.Rendered.Resources, "require-labels", diff.ApprovalKey("0123456789ab"), "")
 	in.Baseline, in.BaselineName = in.Rendered, "itself"
 	findings, err := check(weaken.Gate{}, in)
 	if err != nil {

@@ -3,15 +3,11 @@ package floor_test
 import (
 	"context"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
-	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
@@ -42,51 +38,6 @@ func check(g gate.Gate, in *gate.Input) ([]report.Finding, error) {
 		return nil, err
 	}
 	return ev.Findings, nil
-}
-
-// parseDocs turns a "---"-separated YAML text into rendered resources
-// whose Source is source.
-func parseDocs(t *testing.T, text, source string) []*render.Resource {
-	t.Helper()
-	var res []*render.Resource
-	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			t.Fatalf("%s: %v", source, err)
-		}
-		if obj == nil {
-			continue
-		}
-		meta, _ := obj["metadata"].(map[string]any)
-		ns, _ := meta["namespace"].(string)
-		nm, _ := meta["name"].(string)
-		av, _ := obj["apiVersion"].(string)
-		kind, _ := obj["kind"].(string)
-		res = append(res, &render.Resource{APIVersion: av, Kind: kind, Namespace: ns, Name: nm, Object: obj, YAML: []byte(doc), Source: source})
-	}
-	return res
-}
-
-// annotate adds an annotation to the object called name.
-func annotate(t *testing.T, rs []*render.Resource, name, key, value string) {
-	t.Helper()
-	for _, r := range rs {
-		if r.Name != name {
-			continue
-		}
-		meta, _ := r.Object["metadata"].(map[string]any)
-		ann, _ := meta["annotations"].(map[string]any)
-		if ann == nil {
-			ann = map[string]any{}
-			meta["annotations"] = ann
-		}
-		ann[key] = value
-		return
-	}
-	t.Fatalf("no object %s", name)
 }
 
 func mustReadFile(t *testing.T, p string) string {

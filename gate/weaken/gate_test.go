@@ -9,39 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kyverno-gate/kyverno-gate/gate"
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
+	"github.com/kyverno-gate/kyverno-gate/internal/repotest"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
-
-// parseDocs turns a "---"-separated YAML text into rendered resources
-// whose Source is source.
-func parseDocs(t *testing.T, text, source string) []*render.Resource {
-	t.Helper()
-	var res []*render.Resource
-	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			t.Fatalf("%s: %v", source, err)
-		}
-		if obj == nil {
-			continue
-		}
-		meta, _ := obj["metadata"].(map[string]any)
-		ns, _ := meta["namespace"].(string)
-		nm, _ := meta["name"].(string)
-		av, _ := obj["apiVersion"].(string)
-		kind, _ := obj["kind"].(string)
-		res = append(res, &render.Resource{APIVersion: av, Kind: kind, Namespace: ns, Name: nm, Object: obj, YAML: []byte(doc), Source: source})
-	}
-	return res
-}
 
 // headSep separates a fixture's baseline from its head.
 var headSep = regexp.MustCompile(`(?m)^#### head\s*$`)
@@ -58,26 +31,7 @@ func gateFixture(t *testing.T, name string) (base, head []*render.Resource) {
 	if len(parts) != 2 {
 		t.Fatalf("%s: want exactly one '#### head' line", name)
 	}
-	return parseDocs(t, parts[0], "lock.yaml"), parseDocs(t, parts[1], "policies/"+name+".yaml")
-}
-
-// annotate adds an annotation to the object called name.
-func annotate(t *testing.T, rs []*render.Resource, name, key, value string) {
-	t.Helper()
-	for _, r := range rs {
-		if r.Name != name {
-			continue
-		}
-		meta, _ := r.Object["metadata"].(map[string]any)
-		ann, _ := meta["annotations"].(map[string]any)
-		if ann == nil {
-			ann = map[string]any{}
-			meta["annotations"] = ann
-		}
-		ann[key] = value
-		return
-	}
-	t.Fatalf("no object %s", name)
+	return repotest.Resources(t, parts[0], "lock.yaml"), repotest.Resources(t, parts[1], "policies/"+name+".yaml")
 }
 
 const lockName = "lock overlays/production/kyverno-gate.lock.yaml"
@@ -125,7 +79,9 @@ func (w wantFinding) matches(f report.Finding) bool {
 
 func TestGate(t *testing.T) {
 	approve := func(name, fp, value string) func(*testing.T, []*render.Resource) {
-		return func(t *testing.T, head []*render.Resource) { annotate(t, head, name, diff.ApprovalKey(fp), value) }
+		return func(t *testing.T, head []*render.Resource) {
+			repotest.Annotate(t, head, name, diff.ApprovalKey(fp), value)
+		}
 	}
 	both := func(fs ...func(*testing.T, []*render.Resource)) func(*testing.T, []*render.Resource) {
 		return func(t *testing.T, head []*render.Resource) {
@@ -229,9 +185,9 @@ func TestGate(t *testing.T) {
 // count: approvals live on the policies (or exceptions) they concern.
 func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
 	base, head := gateFixture(t, "enforce-to-audit")
-	cm := parseDocs(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n", "cm.yaml")
+	cm := repotest.Resources(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n", "cm.yaml")
 	head = append(head, cm...)
-	annotate(t, head, "notes", diff.ApprovalKey(fpAudit), "")
+	repotest.Annotate(t, head, "notes", diff.ApprovalKey(fpAudit), "")
 	in, _ := gateInput(t, base, head)
 	findings, err := check(Gate{}, in)
 	if err != nil {
@@ -244,7 +200,7 @@ func TestApprovalOnlyOnKyvernoObjects(t *testing.T) {
 
 func TestEvaluateItems(t *testing.T) {
 	base, head := gateFixture(t, "two-weakenings")
-	annotate(t, head, "require-labels", diff.ApprovalKey(fpAudit), "by=alice")
+	repotest.Annotate(t, head, "require-labels", diff.ApprovalKey(fpAudit), "by=alice")
 	in, _ := gateInput(t, base, head)
 	ev, err := evaluate(Gate{}, in)
 	if err != nil {
