@@ -100,6 +100,7 @@ func FuzzRender(f *testing.F) {
 		"helmCharts: [{name: x, repo: https://charts.example.com}]\n",
 		"generators:\n- |\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n  metadata: {name: x}\n  files: [https://example.com/a]\n",
 		"resources: [../../base]\nnamePrefix: p-\n", "a: &a [*a]\n", "resources: [.]\n",
+		"&0", "buildMetadata: &0\n", "buildMetadata: [&x originAnnotations]\n", "- a\n",
 	} {
 		f.Add(uint8(len(dirs)-1), []byte(s))
 	}

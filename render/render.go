@@ -350,12 +350,12 @@ func kustomizationName(fs *repofs.Root, dir string) string {
 // they stay in the output.
 func withOriginAnnotations(data []byte) ([]byte, bool, error) {
 	n, err := kyaml.Parse(string(data))
-	if err != nil {
+	if err != nil || n.YNode().Kind != kyaml.MappingNode {
 		return data, false, nil // kustomize reports the syntax error itself
 	}
 	meta, err := n.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "buildMetadata"))
-	if err != nil {
-		return data, false, nil
+	if err != nil || meta == nil {
+		return data, false, nil // e.g. an anchor or alias where a list belongs
 	}
 	for _, e := range meta.YNode().Content {
 		if e.Value == types.OriginAnnotations {
