@@ -248,6 +248,10 @@ type Overlay struct {
 	// Tests are the Kyverno test results against this rendering, nil when
 	// the test gate did not run.
 	Tests *TestSummary `json:"tests,omitempty"`
+	// Migrations are the policies this rendering moves to the
+	// policies.kyverno.io kinds compared with the baseline, whatever
+	// their verdict (filled by the weaken gate).
+	Migrations []Migration `json:"migrations,omitempty"`
 	// Posture is this overlay's column of the posture matrix, filled by the
 	// weaken gate; nil when it did not run.
 	Posture *Column `json:"-"`
@@ -396,6 +400,9 @@ type Finding struct {
 	ApprovalToAdd *ApprovalSuggestion `json:"approvalToAdd,omitempty"`
 	// Change is the enforcement change behind a weaken or floor finding.
 	Change *Change `json:"change,omitempty"`
+	// Migration is the comparison behind a weaken finding about a policy
+	// moved to the policies.kyverno.io kinds (see Migration).
+	Migration *Migration `json:"migration,omitempty"`
 	// Witness is a resource the baseline denied and the head admits.
 	Witness *Witness `json:"witness,omitempty"`
 }
@@ -494,6 +501,38 @@ type Change struct {
 	// the actual and the required value.
 	Before string `json:"before,omitempty"`
 	After  string `json:"after,omitempty"`
+}
+
+// Migration is a kyverno.io policy (ClusterPolicy, Policy) that the
+// baseline renders and the head replaces with policies of the
+// policies.kyverno.io kinds, compared rule by rule. Verdict is the worst
+// of the rules' and the policy's own: "equivalent", "stricter",
+// "weaker" or "unknown" (counted as weaker); a weaker or unknown one is
+// also a weaken finding that carries this, and needs its approval.
+type Migration struct {
+	From    Subject   `json:"from"`
+	To      []Subject `json:"to"`
+	Verdict string    `json:"verdict"`
+	// Reasons are policy-level differences (the webhook's failurePolicy,
+	// background processing), each "<verdict>: <what>".
+	Reasons []string        `json:"reasons,omitempty"`
+	Rules   []MigrationRule `json:"rules"`
+	// Fingerprint is the weaken finding's, when there is one.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// MigrationRule is one rule of a migrated policy against its successors.
+type MigrationRule struct {
+	Rule string `json:"rule"`
+	// To are the successors that replace this rule (none: it was dropped).
+	To []Subject `json:"to,omitempty"`
+	// Action is the rule's effective action before and after, e.g.
+	// "Enforce → Deny"; "" when the rule has none (mutate, generate).
+	Action  string `json:"action,omitempty"`
+	Verdict string `json:"verdict"`
+	// Reasons say what differs (or what could not be compared), each
+	// "<verdict>: <what>"; none when equivalent.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // Witness is a resource that proves a weakening: the baseline denies it,

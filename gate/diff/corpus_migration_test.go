@@ -18,7 +18,8 @@ const corpus = "../../../shared/corpus/kyverno-policies"
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/corpus-migrations.txt")
 
 // The migrations kyverno/policies ships (a policy folder of best-practices,
-// pod-security and other next to the same folder in the -vpol variant),
+// pod-security and other, and of their -cel variants (legacy validate.cel),
+// next to the same folder in the -vpol variant),
 // each classified as a repository that moved from one to the other would
 // see it. The verdicts are kept in testdata/corpus-migrations.txt (also
 // the table docs/migrations.md refers to), so that a change of the
@@ -31,7 +32,8 @@ func TestCorpusMigrations(t *testing.T) {
 		t.Skipf("no corpus: %v", err)
 	}
 	var lines []string
-	for _, pair := range [][2]string{{"best-practices", "best-practices-vpol"}, {"pod-security", "pod-security-vpol"}, {"other", "other-vpol"}} {
+	for _, pair := range [][2]string{{"best-practices", "best-practices-vpol"}, {"pod-security", "pod-security-vpol"}, {"other", "other-vpol"},
+		{"best-practices-cel", "best-practices-vpol"}, {"pod-security-cel", "pod-security-vpol"}, {"other-cel", "other-vpol"}} {
 		matches, _ := filepath.Glob(filepath.Join(corpus, pair[1], "*", "*.yaml"))
 		more, _ := filepath.Glob(filepath.Join(corpus, pair[1], "*", "*", "*.yaml"))
 		for _, newFile := range append(matches, more...) {
@@ -63,8 +65,7 @@ func TestCorpusMigrations(t *testing.T) {
 			for _, c := range Diff(base, head) {
 				if c.Kind == base[0].Resource.Kind && c.Policy == base[0].Resource.Name {
 					_, notes, _ := strings.Cut(c.Message, ": ")
-					notes, _, _ = strings.Cut(notes, "; kyverno-gate does not yet compare")
-					verdict = string(c.Class) + ": " + notes
+					verdict = notes
 				}
 			}
 			lines = append(lines, fmt.Sprintf("%s -> %s/%s: %s", filepath.Join(pair[0], rel), pair[1], rel, verdict))

@@ -10,7 +10,8 @@
 // Unknown means the change could not be decided structurally (an edited
 // pattern, JMESPath condition or CEL expression); callers must treat it
 // like Weaker. Equivalent changes (a message edit, a reordered list, a
-// field set to its default) are not reported.
+// field set to its default) are not reported, except a migration
+// (Change.Migration), which is reported with every verdict.
 //
 // Besides Diff it holds what both gates share, so that neither imports the
 // other's internals: approvals (approval.go), the one place their findings
@@ -28,6 +29,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Class is how a change affects enforcement.
@@ -66,6 +68,10 @@ type Change struct {
 	// before and after: the same change has the same fingerprint on every
 	// run, whatever the line numbers or YAML layout.
 	Fingerprint string `json:"fingerprint"`
+	// Migration is set on the removal of a ClusterPolicy or Policy that
+	// policies of the new kinds replace (migration.go); such a change is
+	// reported whatever its class, equivalent included.
+	Migration *report.Migration `json:"migration,omitempty"`
 }
 
 // String renders a change on one line, for logs.
@@ -123,7 +129,7 @@ type recorder struct {
 }
 
 func (r *recorder) add(c Change) {
-	if c.Class == Equivalent || c.Class == "" {
+	if (c.Class == Equivalent && c.Migration == nil) || c.Class == "" {
 		return
 	}
 	c.Fingerprint = Fingerprint(c.Kind, c.Policy, c.Rule, c.Field, c.Before, c.After)

@@ -24,8 +24,9 @@ func diffLegacySet(r *recorder, old, new *side) {
 		o, n := old.legacy[id], new.legacy[id]
 		switch {
 		case o != nil && n == nil:
-			if class, msg, ok := migration(id, o, new); ok {
-				p.add(class, "", "", "present", "absent", msg)
+			if m := migration(id, o, new); m != nil {
+				p.buf = append(p.buf, Change{Class: Class(m.Verdict), Kind: kind, Policy: p.policy, Before: "present", After: "absent",
+					Message: migrationMessage(m), Migration: m})
 				break
 			}
 			msg := removalMessage(kind, ns, name, new, new.legacy)

@@ -12,7 +12,9 @@ import (
 	vpolautogen "github.com/kyverno/kyverno/pkg/cel/policies/vpol/autogen"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"github.com/kyverno-gate/kyverno-gate/gate/scope"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Migrations from the kyverno.io kinds (ClusterPolicy, Policy) to the
@@ -23,18 +25,17 @@ import (
 // one new policy per rule), else a policy of a new kind with the same name
 // (and namespace). A removal nothing replaces stays a removal.
 //
-// This first step compares the webhook's failurePolicy, the enforcement
-// of each rule against its successor's validationActions (with admission
-// switches), the kinds it
-// applies to (autogen's pod controllers included, on both sides) and the
-// operations (a kyverno.io rule matches CREATE and UPDATE by default)
-// against a ValidatingPolicy's matchConstraints, and says which rules have
-// no successor. It does not yet compare namespaces, selectors, exclusions
-// against matchConditions, or contents (patterns against CEL),
-// so a migration is never equivalent here: it is weaker when a rule loses
-// its enforcement or its successor, else unknown (counted as weaker), and
-// needs its approval. A witness (a test or sample resource the old policy
-// denies and the new set admits) proves it weaker.
+// Each rule gets a verdict (equivalent, stricter, weaker, unknown) from
+// its effective action against the successor's validationActions, its
+// scope (kinds with autogen on both sides, operations, then names,
+// namespaces, selectors, conditions and exclusions in one vocabulary, see
+// migration_scope.go) and its content: legacy validate.cel against the
+// ValidatingPolicy's validations is decided (the same expressions); a
+// pattern, deny, foreach or podSecurity against CEL is unknown, which
+// counts as weaker until a witness (a test or sample resource the old
+// policy denies and the new set admits) proves it weaker, or an approval
+// accepts it. The policy-level failurePolicy and background switches are
+// compared too. The migration's verdict is the worst of all.
 
 // ReplacesAnnotation, on a policy of a policies.kyverno.io kind, names the
 // kyverno.io policy it replaces: "ClusterPolicy/<name>", "Policy/<namespace>/<name>",
@@ -117,106 +118,338 @@ func successors(id string, head *side) []successor {
 	return out
 }
 
-// migration compares legacy policy o (id) with its successors and returns
-// the class and message of its removal; ok is false when nothing replaces
-// it.
-func migration(id string, o *kyverno.Object, head *side) (class Class, msg string, ok bool) {
+// verdict collects what differs, each difference with its class; the
+// verdict is the worst of them (weaker, then unknown, then stricter),
+// equivalent when there are none.
+type verdict struct {
+	class   Class
+	reasons []string
+}
+
+func (v *verdict) add(c Class, format string, args ...any) {
+	v.reasons = append(v.reasons, string(c)+": "+fmt.Sprintf(format, args...))
+	v.class = worse(v.class, c)
+}
+
+// worse is the worse of two classes for a migration's verdict.
+func worse(a, b Class) Class {
+	rank := map[Class]int{"": 0, Equivalent: 0, Stricter: 1, Unknown: 2, Weaker: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	if a == "" {
+		return Equivalent
+	}
+	return a
+}
+
+// migration compares legacy policy o (id) with its successors. It returns
+// nil when nothing replaces o.
+func migration(id string, o *kyverno.Object, head *side) *report.Migration {
 	succ := successors(id, head)
 	if len(succ) == 0 {
-		return "", "", false
+		return nil
 	}
 	kind, ns, name := splitIdentity(id)
-	var names []string
-	for _, s := range succ {
-		names = append(names, s.kind+" "+s.policy)
+	m := &report.Migration{From: report.Subject{Kind: kind, Namespace: ns, Name: name}, Rules: []report.MigrationRule{}}
+	subject := func(s successor) report.Subject {
+		sns, sname, _ := strings.Cut(s.policy, "/")
+		if sname == "" {
+			sns, sname = "", s.policy
+		}
+		return report.Subject{Kind: s.kind, Namespace: sns, Name: sname}
 	}
-	// The effective action of every rule that has one, after autogen;
-	// rules without one (mutate, generate) are listed as having no
-	// comparison.
+	for _, s := range succ {
+		m.To = append(m.To, subject(s))
+	}
+	// The effective action of every rule that has one, after autogen.
 	actions := map[string]RuleAction{}
 	for _, ra := range RuleActions([]*kyverno.Object{o}) {
 		actions[ra.Rule] = ra
 	}
-	class = Unknown
-	var notes []string
+	spec := o.Policy.GetSpec()
+	var policy verdict
 	// The webhook: a policy that fails open lets requests through when
-	// Kyverno cannot answer.
-	oldFP := string(o.Policy.GetSpec().GetFailurePolicy(context.Background()))
+	// Kyverno cannot answer; background processing reports what exists.
+	oldFP := string(spec.GetFailurePolicy(context.Background()))
 	for _, s := range succ {
 		if s.obj.Validating == nil {
 			continue
 		}
-		if newFP := string(s.obj.Validating.GetFailurePolicy(false)); oldFP == "Fail" && newFP == "Ignore" {
-			class = Weaker
-			notes = append(notes, fmt.Sprintf("failurePolicy Fail → Ignore (%s %s): requests pass when Kyverno cannot answer", s.kind, s.policy))
+		newFP := string(s.obj.Validating.GetFailurePolicy(false))
+		switch {
+		case oldFP == "Fail" && newFP == "Ignore":
+			policy.add(Weaker, "failurePolicy Fail → Ignore (%s %s): requests pass when Kyverno cannot answer", s.kind, s.policy)
+		case oldFP == "Ignore" && newFP == "Fail":
+			policy.add(Stricter, "failurePolicy Ignore → Fail (%s %s)", s.kind, s.policy)
+		}
+		oldBG, newBG := spec.BackgroundProcessingEnabled(), s.obj.Validating.GetValidatingPolicySpec().BackgroundEnabled()
+		switch {
+		case oldBG && !newBG:
+			policy.add(Weaker, "background processing turned off (%s %s): existing resources are no longer scanned and reported", s.kind, s.policy)
+		case !oldBG && newBG:
+			policy.add(Stricter, "background processing turned on (%s %s)", s.kind, s.policy)
 		}
 	}
+	m.Reasons = policy.reasons
+	overall := policy.class
 	all := autogen.Default.ComputeRules(o.Policy, "")
-	for _, r := range all {
+	for i := range all {
+		r := &all[i]
 		if IsAutogen(r.Name) {
 			continue // compared with the rule it was generated from
 		}
+		mr := report.MigrationRule{Rule: r.Name}
+		var v verdict
 		var to []successor
 		for _, s := range succ {
 			if len(s.rules) == 0 || s.rules[r.Name] {
 				to = append(to, s)
+				mr.To = append(mr.To, subject(s))
 			}
 		}
 		if len(to) == 0 {
-			class = Weaker
-			notes = append(notes, fmt.Sprintf("rule %s has no successor (%s)", r.Name, removedEffect(&r)))
-			continue
+			v.add(Weaker, "no successor (%s)", removedEffect(r))
 		}
-		old, has := actions[r.Name]
-		if !has {
-			notes = append(notes, fmt.Sprintf("rule %s (%s) is not compared", r.Name, ruleKind(&r)))
-			continue
-		}
+		old, hasAction := actions[r.Name]
 		for _, s := range to {
-			var newAction *RuleAction
-			for _, ra := range RuleActions([]*kyverno.Object{s.obj}) {
-				ra := ra
-				newAction = &ra
+			if a := compareRule(&v, all, r, old, hasAction, s, siblings(all, r, s)); a != "" && mr.Action == "" {
+				mr.Action = a
 			}
-			switch {
-			case newAction == nil:
-				class = Weaker
-				notes = append(notes, fmt.Sprintf("rule %s: %s → %s %s, which validates nothing at admission", r.Name, old.Action, s.kind, s.policy))
-			case old.Blocks != BlocksNone && newAction.Blocks == BlocksNone:
-				class = Weaker
-				notes = append(notes, fmt.Sprintf("rule %s: %s → %s (%s %s): violations are no longer blocked", r.Name, old.Action, newAction.Action, s.kind, s.policy))
-			case old.Blocks == BlocksSome && newAction.Blocks == BlocksAll:
-				notes = append(notes, fmt.Sprintf("rule %s: %s → %s (%s %s): blocked in every namespace now", r.Name, old.Action, newAction.Action, s.kind, s.policy))
-			default:
-				notes = append(notes, fmt.Sprintf("rule %s: %s → %s (%s %s)", r.Name, old.Action, newAction.Action, s.kind, s.policy))
-			}
-			if s.obj.Validating == nil {
-				continue
-			}
-			// Scope: what the rule applied to (its autogen rules for pod
-			// controllers included) against what the successor matches.
-			oc, nc := legacyCoverage(all, r.Name), vpCoverage(s.obj.Validating)
-			switch {
-			case oc.unsure != "" || nc.unsure != "":
-				notes = append(notes, fmt.Sprintf("rule %s: scope not compared (%s)", r.Name, strings.TrimSpace(oc.unsure+" "+nc.unsure)))
-			default:
-				if ks := lost(oc.kinds, nc.kinds); len(ks) > 0 {
-					class = Weaker
-					notes = append(notes, fmt.Sprintf("rule %s: %s %s no longer matches %s", r.Name, s.kind, s.policy, strings.Join(ks, ", ")))
-				}
-				if ops := lost(oc.ops, nc.ops); len(ops) > 0 {
-					class = Weaker
-					notes = append(notes, fmt.Sprintf("rule %s: %s %s no longer acts on %s", r.Name, s.kind, s.policy, strings.Join(ops, ", ")))
-				}
-			}
+		}
+		mr.Verdict, mr.Reasons = string(worse(v.class, "")), v.reasons
+		overall = worse(overall, v.class)
+		m.Rules = append(m.Rules, mr)
+	}
+	m.Verdict = string(worse(overall, ""))
+	return m
+}
+
+// compareRule compares legacy rule r (of rules, its autogen rules
+// included; old its effective action when hasAction) with successor s,
+// and returns the action before and after. others are validations of
+// other rules s replaces too, over the same scope: not additions.
+func compareRule(v *verdict, rules []kyvernov1.Rule, r *kyvernov1.Rule, old RuleAction, hasAction bool, s successor, others map[string]bool) string {
+	var newAction *RuleAction
+	for _, ra := range RuleActions([]*kyverno.Object{s.obj}) {
+		ra := ra
+		newAction = &ra
+	}
+	at := s.kind + " " + s.policy
+	switch {
+	case !hasAction:
+		v.add(Unknown, "a %s rule is not compared with %s", ruleKind(r), at)
+		return ""
+	case newAction == nil:
+		v.add(Weaker, "%s → %s, which validates nothing at admission", old.Action, at)
+		return ""
+	}
+	action := old.Action + " → " + newAction.Action
+	rank := map[Blocking]int{BlocksNone: 0, BlocksSome: 1, BlocksAll: 2}
+	switch o, n := rank[old.Blocks], rank[newAction.Blocks]; {
+	case n < o && newAction.Blocks == BlocksNone:
+		v.add(Weaker, "%s → %s (%s): violations are no longer blocked", old.Action, newAction.Action, at)
+	case n < o:
+		v.add(Weaker, "%s → %s (%s): violations are blocked in fewer namespaces", old.Action, newAction.Action, at)
+	case n > o && old.Blocks == BlocksNone:
+		v.add(Stricter, "%s → %s (%s): violations are blocked now", old.Action, newAction.Action, at)
+	case n > o:
+		v.add(Stricter, "%s → %s (%s): violations are blocked in more namespaces", old.Action, newAction.Action, at)
+	case old.Blocks == BlocksSome:
+		v.add(Unknown, "%s → %s (%s): blocked in some namespaces on both sides, not compared", old.Action, newAction.Action, at)
+	}
+	if s.obj.Validating == nil {
+		v.add(Unknown, "scope and validations not compared with %s", at)
+		return action
+	}
+	vp := s.obj.Validating.GetValidatingPolicySpec()
+	// Scope: kinds (autogen's pod controllers included on both sides) and
+	// operations, then the rest of match and exclude.
+	oc, nc := legacyCoverage(rules, r.Name), vpCoverage(s.obj.Validating)
+	if oc.unsure != "" || nc.unsure != "" {
+		v.add(Unknown, "kinds not compared (%s)", strings.TrimSpace(oc.unsure+" "+nc.unsure))
+	} else {
+		if ks := lost(oc.kinds, nc.kinds); len(ks) > 0 {
+			v.add(Weaker, "%s no longer matches %s", at, strings.Join(ks, ", "))
+		}
+		if ks := lost(nc.kinds, oc.kinds); len(ks) > 0 {
+			v.add(Stricter, "%s also matches %s", at, strings.Join(ks, ", "))
+		}
+		if ops := lost(oc.ops, nc.ops); len(ops) > 0 {
+			v.add(Weaker, "%s no longer acts on %s", at, strings.Join(ops, ", "))
+		}
+		if ops := lost(nc.ops, oc.ops); len(ops) > 0 {
+			v.add(Stricter, "%s also acts on %s", at, strings.Join(ops, ", "))
 		}
 	}
-	sort.Strings(names)
-	msg = fmt.Sprintf("%s %s was migrated to %s: %s; kyverno-gate does not yet compare a migration's namespaces, "+
-		"selectors and exclusions (against matchConditions) or its validations, "+
-		"so check them (run the old policy's kyverno tests against the new one) and approve the migration",
-		kind, displayName(ns, name), strings.Join(names, ", "), strings.Join(notes, "; "))
-	return class, msg, true
+	om, oe := legacyRuleScope(r, oc)
+	nm, ne, unsure := vpRuleScope(vp, nc)
+	if unsure != "" {
+		v.add(Unknown, "scope not compared (%s)", unsure)
+	} else {
+		migrationScope(v, "match", om, nm, true)
+		migrationScope(v, "exclusions", oe, ne, false)
+	}
+	compareContent(v, r, vp, at, others)
+	return action
+}
+
+// siblings are the CEL validations of the other rules that successor s
+// replaces together with r and that apply to exactly what r applies to:
+// s checking them too is the old policy's behaviour, not an addition.
+func siblings(rules []kyvernov1.Rule, r *kyvernov1.Rule, s successor) map[string]bool {
+	out := map[string]bool{}
+	scopeOf := func(q *kyvernov1.Rule) string {
+		c := legacyCoverage(rules, q.Name)
+		m, e := legacyRuleScope(q, c)
+		return strings.Join(sortedSet(c.kinds), ",") + "|" + strings.Join(sortedSet(c.ops), ",") + "|" + m.String() + "|" + e.String()
+	}
+	mine := scopeOf(r)
+	for i := range rules {
+		q := &rules[i]
+		if q.Name == r.Name || IsAutogen(q.Name) || (len(s.rules) > 0 && !s.rules[q.Name]) {
+			continue
+		}
+		if q.Validation == nil || q.Validation.CEL == nil || scopeOf(q) != mine {
+			continue
+		}
+		for _, e := range q.Validation.CEL.Expressions {
+			out[normalizeCEL(e.Expression)] = true
+		}
+	}
+	return out
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// migrationScope compares one part of a rule's scope with its successor's.
+func migrationScope(v *verdict, what string, old, new scope.DNF, narrowIsWeak bool) {
+	rel := scope.Compare(old, new)
+	c := classify(rel, narrowIsWeak)
+	if c == Equivalent {
+		return
+	}
+	removed, added := scope.DiffAtoms(old, new)
+	var detail []string
+	if len(removed) > 0 {
+		detail = append(detail, "only before: "+strings.Join(removed, ", "))
+	}
+	if len(added) > 0 {
+		detail = append(detail, "only after: "+strings.Join(added, ", "))
+	}
+	verb := map[scope.Relation]string{scope.Wider: "wider", scope.WiderOrEqual: "possibly wider", scope.Narrower: "narrower",
+		scope.NarrowerOrEqual: "possibly narrower", scope.Incomparable: "not comparable"}[rel]
+	msg := what + " " + verb
+	if len(detail) > 0 {
+		msg += " (" + strings.Join(detail, "; ") + ")"
+	}
+	v.add(c, "%s", msg)
+}
+
+// compareContent compares what rule r validates with what vp validates.
+// Only CEL against CEL is decided (the same expressions, whitespace
+// aside); a pattern, deny condition, foreach or podSecurity against CEL is
+// unknown, left to the witness search.
+func compareContent(v *verdict, r *kyvernov1.Rule, vp *policiesv1beta1.ValidatingPolicySpec, at string, others map[string]bool) {
+	val := r.Validation
+	if val == nil || val.CEL == nil || !celOnly(val) {
+		what := "its validation"
+		if val != nil {
+			var parts []string
+			for name := range validateLogic(val) {
+				parts = append(parts, name)
+			}
+			sort.Strings(parts)
+			if len(parts) > 0 {
+				what = strings.Join(parts, ", ")
+			}
+		}
+		v.add(Unknown, "%s not compared with the CEL validations of %s", what, at)
+		return
+	}
+	if val.CEL.ParamKind != nil || val.CEL.ParamRef != nil {
+		v.add(Unknown, "validate.cel with parameters not compared")
+		return
+	}
+	var oldExprs, newExprs []string
+	for _, e := range val.CEL.Expressions {
+		oldExprs = append(oldExprs, normalizeCEL(e.Expression))
+	}
+	own := set(oldExprs)
+	for _, e := range vp.Validations {
+		if x := normalizeCEL(e.Expression); own[x] || !others[x] {
+			newExprs = append(newExprs, x)
+		}
+	}
+	oldVars, newVars := map[string]string{}, map[string]string{}
+	for _, x := range val.CEL.Variables {
+		oldVars[x.Name] = normalizeCEL(x.Expression)
+	}
+	for _, x := range vp.Variables {
+		newVars[x.Name] = normalizeCEL(x.Expression)
+	}
+	for name, e := range oldVars {
+		if n, ok := newVars[name]; ok && n != e {
+			v.add(Unknown, "variable %s changed (%s)", name, at)
+			return
+		}
+	}
+	dropped, added := lost(set(oldExprs), set(newExprs)), lost(set(newExprs), set(oldExprs))
+	switch {
+	case len(dropped) > 0 && len(added) > 0:
+		v.add(Unknown, "validations edited (only before: %s; only after: %s)", quoteList(dropped), quoteList(added))
+	case len(dropped) > 0:
+		v.add(Weaker, "validations dropped: %s", quoteList(dropped))
+	case len(added) > 0:
+		v.add(Stricter, "validations added: %s", quoteList(added))
+	}
+}
+
+// celOnly reports whether v validates with CEL expressions alone.
+func celOnly(v *kyvernov1.Validation) bool {
+	return v.RawPattern == nil && v.RawAnyPattern == nil && v.Deny == nil && len(v.ForEachValidation) == 0 &&
+		v.PodSecurity == nil && v.Manifests == nil && v.DeprecatedAssert == nil
+}
+
+// normalizeCEL is expr with runs of white space made one space, so that
+// re-indenting an expression does not change it.
+func normalizeCEL(expr string) string { return strings.Join(strings.Fields(expr), " ") }
+
+func set(xs []string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range xs {
+		out[x] = true
+	}
+	return out
+}
+
+// message is the one line of a migration's change.
+func migrationMessage(m *report.Migration) string {
+	var to []string
+	for _, s := range m.To {
+		to = append(to, s.String())
+	}
+	sort.Strings(to)
+	var parts []string
+	for _, r := range m.Rules {
+		p := "rule " + r.Rule + " " + r.Verdict
+		if r.Action != "" {
+			p = "rule " + r.Rule + " (" + r.Action + ") " + r.Verdict
+		}
+		if len(r.Reasons) > 0 {
+			p += " (" + strings.Join(r.Reasons, "; ") + ")"
+		}
+		parts = append(parts, p)
+	}
+	parts = append(parts, m.Reasons...)
+	return fmt.Sprintf("%s was migrated to %s: %s; %s", m.From, strings.Join(to, ", "), m.Verdict, strings.Join(parts, "; "))
 }
 
 // coverage is what a rule or policy applies to, as far as a migration

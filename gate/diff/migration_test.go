@@ -5,6 +5,9 @@ import (
 	"testing"
 )
 
+// migOld is a ClusterPolicy with two pattern rules; migCEL the same checks
+// written as legacy validate.cel, the form a migration can be proven
+// equivalent from (see compareContent).
 const migOld = `apiVersion: kyverno.io/v1
 kind: ClusterPolicy
 metadata:
@@ -37,9 +40,49 @@ spec:
             owner: "?*"
 `
 
-// migVP is a ValidatingPolicy checking label key with the given actions and
-// annotations.
-func migVP(name, key, actions, annotations string) string {
+const migCEL = `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: require-labels
+  annotations:
+    pod-policies.kyverno.io/autogen-controllers: DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,CronJob
+spec:
+  rules:
+  - name: check-team
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+          operations: [CREATE, UPDATE]
+    exclude:
+      any:
+      - resources:
+          namespaces: [kube-system]
+    validate:
+      failureAction: Enforce
+      cel:
+        expressions:
+        - expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
+  - name: check-owner
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+          operations: [CREATE, UPDATE]
+    exclude:
+      any:
+      - resources:
+          namespaces: [kube-system]
+    validate:
+      failureAction: Enforce
+      cel:
+        expressions:
+        - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
+`
+
+// migVP is a ValidatingPolicy checking label keys with the given actions
+// and annotations.
+func migVP(name, keys, actions, annotations string) string {
 	s := `apiVersion: policies.kyverno.io/v1
 kind: ValidatingPolicy
 metadata:
@@ -47,7 +90,7 @@ metadata:
 	if annotations != "" {
 		s += "  annotations:\n" + annotations
 	}
-	return s + `spec:
+	s += `spec:
   validationActions: ` + actions + `
   matchConstraints:
     resourceRules:
@@ -56,50 +99,75 @@ metadata:
       operations: [CREATE, UPDATE]
       resources: [pods]
   validations:
-  - expression: "has(object.metadata.labels) && '` + key + `' in object.metadata.labels"
 `
+	for _, key := range strings.Split(keys, ",") {
+		s += "  - expression: \"has(object.metadata.labels) &&\n      '" + key + "' in object.metadata.labels\"\n"
+	}
+	return s
+}
+
+// withExclusion puts the kube-system exclusion into vp as yaml under
+// spec (the matchConstraints' namespaceSelector, or matchConditions).
+func withNSSelector(vp string) string {
+	return strings.Replace(vp, "  matchConstraints:\n", "  matchConstraints:\n    namespaceSelector:\n      matchExpressions:\n      - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}\n", 1)
+}
+
+func withCondition(vp, expr string) string {
+	return strings.Replace(vp, "  validations:\n", "  matchConditions:\n  - name: exclusion\n    expression: \""+expr+"\"\n  validations:\n", 1)
 }
 
 // A ClusterPolicy replaced by policies of the new kinds is one migration
-// change, not a removal: its class and message say how each rule's
-// enforcement fared. It always blocks (never equivalent in this step) and
-// keeps the removal's fingerprint, so approvals made before stay valid.
+// change, not a removal, with a verdict per rule; it keeps the removal's
+// fingerprint, so approvals made before stay valid.
 func TestMigration(t *testing.T) {
 	removal := Fingerprint("ClusterPolicy", "require-labels", "", "", "present", "absent")
 	// Kyverno's autogen for ValidatingPolicies (v1.19) has no
 	// ReplicationController, which a ClusterPolicy's autogen covers: a
 	// faithful migration leaves them out of the old policy first.
 	noRC := strings.Replace(migOld, "  name: require-labels\n", "  name: require-labels\n  annotations:\n    pod-policies.kyverno.io/autogen-controllers: DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,CronJob\n", 1)
+	both := "team,owner"
+	faithful := withNSSelector(migVP("require-labels", both, "[Deny]", ""))
+	team := "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n"
+	owner := "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-owner\n"
 	for _, tt := range []struct {
 		name, base, head string
 		class            Class
-		want             []string // substrings of the message
+		rules            map[string]Class // verdict per rule
+		want             []string         // substrings of the message
 	}{
-		{"same name, Deny: ReplicationControllers lost", migOld, migVP("require-labels", "team", "[Deny]", ""), Weaker,
-			[]string{"was migrated to ValidatingPolicy require-labels", "rule check-team: Enforce → Deny", "rule check-owner: Enforce → Deny",
-				"rule check-team: ValidatingPolicy require-labels no longer matches ReplicationController", "does not yet compare"}},
-		{"same name, Deny, same controllers", noRC, migVP("require-labels", "team", "[Deny]", ""), Unknown,
-			[]string{"rule check-team: Enforce → Deny (ValidatingPolicy require-labels); rule check-owner"}},
-		{"same name, Audit", noRC, migVP("require-labels", "team", "[Audit]", ""), Weaker,
-			[]string{"rule check-team: Enforce → Audit (ValidatingPolicy require-labels): violations are no longer blocked"}},
-		{"split per rule, one rule left behind", noRC, migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n"), Weaker,
-			[]string{"was migrated to ValidatingPolicy require-team", "rule check-team: Enforce → Deny", "rule check-owner has no successor"}},
-		{"split per rule, both rules", noRC, migVP("require-team", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-team\n") + "---\n" +
-			migVP("require-owner", "owner", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels#check-owner\n"), Unknown,
-			[]string{"ValidatingPolicy require-owner, ValidatingPolicy require-team", "rule check-owner: Enforce → Deny (ValidatingPolicy require-owner)"}},
-		{"annotation wins over the name", noRC, migVP("require-labels", "team", "[Audit]", "") + "---\n" +
-			migVP("require-all", "team", "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels\n"), Unknown,
-			[]string{"was migrated to ValidatingPolicy require-all:"}},
-		{"without the pod controllers", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "spec:\n", "spec:\n  autogen:\n    podControllers:\n      controllers: []\n", 1), Weaker,
-			[]string{"rule check-team: ValidatingPolicy require-labels no longer matches CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet"}},
-		{"failing open", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "spec:\n", "spec:\n  failurePolicy: Ignore\n", 1), Weaker,
+		{"faithful: namespaceSelector", migCEL, faithful, Equivalent, map[string]Class{"check-team": Equivalent, "check-owner": Equivalent},
+			[]string{"was migrated to ValidatingPolicy require-labels: equivalent", "rule check-team (Enforce → Deny) equivalent"}},
+		{"faithful: matchConditions", migCEL, withCondition(migVP("require-labels", both, "[Deny]", ""), "!(object.metadata.namespace in ['kube-system'])"), Equivalent, nil, nil},
+		{"faithful: request.namespace !=", migCEL, withCondition(migVP("require-labels", both, "[Deny]", ""), "request.namespace != 'kube-system'"), Equivalent, nil, nil},
+		{"faithful: one policy per rule", migCEL, withNSSelector(migVP("require-team", "team", "[Deny]", team)) + "---\n" + withNSSelector(migVP("require-owner", "owner", "[Deny]", owner)), Equivalent,
+			map[string]Class{"check-team": Equivalent, "check-owner": Equivalent}, []string{"ValidatingPolicy require-owner, ValidatingPolicy require-team: equivalent"}},
+		{"Audit instead of Deny", migCEL, withNSSelector(migVP("require-labels", both, "[Audit]", "")), Weaker, map[string]Class{"check-team": Weaker},
+			[]string{"Enforce → Audit (ValidatingPolicy require-labels): violations are no longer blocked"}},
+		{"a dropped condition", migCEL, withNSSelector(migVP("require-labels", "team", "[Deny]", "")), Weaker, map[string]Class{"check-team": Equivalent, "check-owner": Weaker},
+			[]string{"rule check-owner (Enforce → Deny) weaker (weaker: validations dropped: \"has(object.metadata.labels) && 'owner' in object.metadata.labels\")"}},
+		{"an added condition", migCEL, withNSSelector(migVP("require-labels", both+",app", "[Deny]", "")), Stricter, map[string]Class{"check-team": Stricter}, []string{"validations added"}},
+		{"without the pod controllers", migCEL, strings.Replace(faithful, "spec:\n", "spec:\n  autogen:\n    podControllers:\n      controllers: []\n", 1), Weaker, nil,
+			[]string{"ValidatingPolicy require-labels no longer matches CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet"}},
+		{"without UPDATE", migCEL, strings.Replace(faithful, "[CREATE, UPDATE]", "[CREATE]", 1), Weaker, nil, []string{"no longer acts on UPDATE"}},
+		{"exclusion dropped", migCEL, migVP("require-labels", both, "[Deny]", ""), Stricter, nil, []string{"exclusions narrower (only before: namespaces=[kube-system])"}},
+		{"exclusion into a broader matchCondition", migCEL, withCondition(migVP("require-labels", both, "[Deny]", ""), "!object.metadata.namespace.startsWith('kube-')"), Weaker,
+			map[string]Class{"check-team": Weaker}, []string{"exclusions wider"}},
+		{"exclusion into a matchCondition that cannot be read", migCEL, withCondition(migVP("require-labels", both, "[Deny]", ""), "!(object.metadata.namespace in params.skip)"), Weaker, nil,
+			[]string{"match narrower (only after: conditions !(object.metadata.namespace in params.skip))"}},
+		{"more namespaces excluded", migCEL, strings.Replace(faithful, "values: [kube-system]", "values: [kube-system, team-a]", 1), Weaker, nil, []string{"exclusions wider"}},
+		{"failing open", migCEL, strings.Replace(faithful, "spec:\n", "spec:\n  failurePolicy: Ignore\n", 1), Weaker, nil,
 			[]string{"failurePolicy Fail → Ignore (ValidatingPolicy require-labels)"}},
-		{"without UPDATE", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "[CREATE, UPDATE]", "[CREATE]", 1), Weaker,
-			[]string{"rule check-team: ValidatingPolicy require-labels no longer acts on UPDATE"}},
-		{"a resource kyverno-gate cannot name: not compared", noRC, strings.Replace(migVP("require-labels", "team", "[Deny]", ""), "resources: [pods]", "resources: [pods, widgets]", 1), Unknown,
-			[]string{"rule check-team: scope not compared (resource widgets)"}},
-		{"unrelated policy: a removal that says how to pair", noRC, migVP("other", "team", "[Deny]", ""), Weaker,
-			[]string{"was removed, so none of its rules apply any more", "kyverno-gate.io/replaces: ClusterPolicy/require-labels"}},
+		{"patterns: not decided", noRC, migVP("require-labels", both, "[Deny]", ""), Unknown, map[string]Class{"check-team": Unknown},
+			[]string{"rule check-team (Enforce → Deny) unknown (unknown: pattern not compared with the CEL validations of ValidatingPolicy require-labels)"}},
+		{"patterns, ReplicationControllers lost", migOld, migVP("require-labels", both, "[Deny]", ""), Weaker, nil,
+			[]string{"weaker: ValidatingPolicy require-labels no longer matches ReplicationController"}},
+		{"split per rule, one rule left behind", migCEL, withNSSelector(migVP("require-team", "team", "[Deny]", team)), Weaker,
+			map[string]Class{"check-team": Equivalent, "check-owner": Weaker}, []string{"rule check-owner weaker (weaker: no successor"}},
+		{"annotation wins over the name", migCEL, withNSSelector(migVP("require-labels", both, "[Audit]", "")) + "---\n" +
+			withNSSelector(migVP("require-all", both, "[Deny]", "    kyverno-gate.io/replaces: ClusterPolicy/require-labels\n")), Equivalent, nil,
+			[]string{"was migrated to ValidatingPolicy require-all:"}},
+		{"a resource kyverno-gate cannot name: not compared", migCEL, strings.Replace(faithful, "resources: [pods]", "resources: [pods, widgets]", 1), Unknown, nil,
+			[]string{"kinds not compared (resource widgets)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *Change
@@ -112,11 +180,16 @@ func TestMigration(t *testing.T) {
 					got = &c
 				}
 			}
-			if got == nil {
-				t.Fatal("no change of the ClusterPolicy")
+			if got == nil || got.Migration == nil {
+				t.Fatalf("no migration of the ClusterPolicy: %v", got)
 			}
-			if got.Class != tt.class || got.Fingerprint != removal || !got.Class.Blocks() {
-				t.Errorf("class %s fingerprint %s, want %s %s", got.Class, got.Fingerprint, tt.class, removal)
+			if got.Class != tt.class || got.Fingerprint != removal || got.Migration.Verdict != string(tt.class) {
+				t.Errorf("class %s (verdict %s) fingerprint %s, want %s %s:\n%s", got.Class, got.Migration.Verdict, got.Fingerprint, tt.class, removal, got.Message)
+			}
+			for _, r := range got.Migration.Rules {
+				if want, ok := tt.rules[r.Rule]; ok && r.Verdict != string(want) {
+					t.Errorf("rule %s: %s %v, want %s", r.Rule, r.Verdict, r.Reasons, want)
+				}
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(got.Message, w) {
@@ -127,12 +200,55 @@ func TestMigration(t *testing.T) {
 	}
 }
 
+// A removal nothing replaces stays a removal, and says how to pair it.
+func TestUnpairedRemoval(t *testing.T) {
+	for _, c := range Diff(loadSide(t, "base", migCEL), loadSide(t, "head", migVP("other", "team", "[Deny]", ""))) {
+		if c.Policy != "require-labels" {
+			continue
+		}
+		if c.Migration != nil || c.Class != Weaker {
+			t.Errorf("%s: want a plain removal", show(c))
+		}
+		for _, w := range []string{"was removed, so none of its rules apply any more", "kyverno-gate.io/replaces: ClusterPolicy/require-labels"} {
+			if !strings.Contains(c.Message, w) {
+				t.Errorf("message lacks %q:\n%s", w, c.Message)
+			}
+		}
+	}
+}
+
 // Without any policy of the new kinds in the head, a removal does not talk
 // about migrations.
 func TestRemovalWithoutNewKinds(t *testing.T) {
 	for _, c := range Diff(loadSide(t, "base", migOld), nil) {
 		if c.Policy == "require-labels" && strings.Contains(c.Message, "replaces") {
 			t.Errorf("message mentions the annotation: %s", c.Message)
+		}
+	}
+}
+
+// The matchConditions read as exclusions, and the ones that are not.
+func TestCELExclusion(t *testing.T) {
+	for _, tt := range []struct{ expr, want string }{
+		{"request.namespace != 'kube-system'", "{namespaces=[kube-system]}"},
+		{"object.metadata.name != 'default-deny'", "{names=[default-deny]}"},
+		{"!(request.namespace in ['a', 'b'])", "{namespaces=[a, b]}"},
+		{"!object.metadata.namespace.startsWith('kube-')", "{namespaces=[kube-*]}"},
+		{"!(request.namespace == 'a' || request.name.endsWith('-test'))", "{names=[*-test]} OR {namespaces=[a]}"},
+		{"request.namespace != 'a' && request.namespace != 'b'", "{namespaces=[a]} OR {namespaces=[b]}"},
+		{"request.namespace == 'a'", ""},
+		{"!(request.namespace in params.skip)", ""},
+		{"request.namespace != 'a*'", ""},
+		{"object.spec.replicas > 1", ""},
+		{"(((", ""},
+	} {
+		d, ok := celExclusion(tt.expr)
+		got := ""
+		if ok {
+			got = d.String()
+		}
+		if got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.expr, got, tt.want)
 		}
 	}
 }

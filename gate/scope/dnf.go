@@ -132,6 +132,29 @@ func (c Conj) With(attr string, mode Mode, vals ...string) Conj {
 	return c
 }
 
+// Without returns c without its atoms on attrs.
+func (c Conj) Without(attrs ...string) Conj {
+	out := Conj{}
+	for _, a := range c {
+		if !contains(attrs, a.attr) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Values returns the values of c's atoms on attr (nil when c does not
+// constrain it).
+func (c Conj) Values(attr string) []string {
+	var out []string
+	for _, a := range c {
+		if a.attr == attr {
+			out = append(out, a.vals...)
+		}
+	}
+	return out
+}
+
 // And returns the conjunction of two DNFs.
 func (d DNF) And(e DNF) DNF {
 	var out DNF

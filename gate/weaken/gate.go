@@ -108,6 +108,7 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 	})
 	proven := map[string]diff.Class{}
 	live := map[string]bool{}
+	migrations := map[string]*report.Migration{}
 	for i, c := range blocking {
 		live[c.Fingerprint] = true
 		var w *witness.Witness
@@ -138,7 +139,24 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 		if w != nil {
 			f.Resource, f.Witness = w.ID(), reportWitness(w)
 		}
+		if c.Migration != nil {
+			m := *c.Migration
+			m.Verdict, m.Fingerprint = string(c.Class), c.Fingerprint
+			f.Migration = &m
+			migrations[c.Fingerprint] = &m
+		}
 		out.Add(f)
+	}
+	// Every migration is listed, the ones that need no approval too.
+	for _, c := range changes {
+		if c.Migration == nil {
+			continue
+		}
+		if m := migrations[c.Fingerprint]; m != nil {
+			out.Migrations = append(out.Migrations, *m)
+			continue
+		}
+		out.Migrations = append(out.Migrations, *c.Migration)
 	}
 	out.Posture = diff.Column(head, base, changes, proven)
 	// Stale approvals: only decidable with a baseline, and only knowing the
