@@ -287,6 +287,17 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 			return nil, err
 		}
 	}
+	// Mutating and GeneratingPolicies are evaluated here when that is
+	// exactly the processor's evaluation (celsteps.go), so that celMu is
+	// held only while their provider is made and they are compiled.
+	var cel *celSteps
+	legacyGenerate := false
+	for _, p := range valid {
+		legacyGenerate = legacyGenerate || p.GetSpec().HasGenerate()
+	}
+	if ownCELSteps(pols, legacyGenerate, len(t.ClusterResources) > 0, len(targets)) {
+		cel = newCELSteps(pols, excs.CEL, dClient, restMapper, contextPath, gceMap, st.GetHTTPMockIndex())
+	}
 	var rc processor.ResultCounts
 	evalResource := func(res *unstructured.Unstructured, operation string, defaultRun bool) ([]engineapi.EngineResponse, error) {
 		pp := processor.PolicyProcessor{
@@ -320,16 +331,29 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 			RESTMapper:                        restMapper,
 			CrdPaths:                          crdPaths,
 		}
-		// The processor compiles Mutating and GeneratingPolicies against
-		// the global CEL context it has just set: nothing else may set
-		// it meanwhile.
-		serialize := len(pols.MutatingPolicies) > 0 || len(pols.GeneratingPolicies) > 0
-		if serialize {
-			celMu.Lock()
-		}
-		ers, err := pp.ApplyPoliciesOnResource()
-		if serialize {
-			celMu.Unlock()
+		var (
+			ers, gen []engineapi.EngineResponse
+			err      error
+		)
+		if cel != nil {
+			run := pp
+			run.MutatingPolicies, run.GeneratingPolicies = nil, nil
+			ers, err = run.ApplyPoliciesOnResource()
+			if err == nil {
+				ers, gen, err = cel.apply(&pp, ers)
+			}
+		} else {
+			// The processor compiles Mutating and GeneratingPolicies
+			// against the global CEL context it has just set: nothing
+			// else may set it meanwhile.
+			serialize := len(pols.MutatingPolicies) > 0 || len(pols.GeneratingPolicies) > 0
+			if serialize {
+				celMu.Lock()
+			}
+			ers, err = pp.ApplyPoliciesOnResource()
+			if serialize {
+				celMu.Unlock()
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("applying policies to %s: %w", res.GetName(), err)
@@ -341,6 +365,8 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 			}
 			ers = insertBeforeGenerate(ers, vr)
 		}
+		// After the ValidatingPolicies, as in the processor.
+		ers = append(ers, gen...)
 		if len(pols.ImageValidatingPolicies) > 0 {
 			ir, err := applyImageValidating(pols.ImageValidatingPolicies, res, excs.CEL, vars, userInfo, dClient, restMapper, contextPath, gceMap, operation, len(t.ClusterResources) == 0)
 			if err != nil {
