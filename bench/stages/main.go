@@ -5,6 +5,7 @@
 //	stages [-root DIR] [-cpuprofile F] [-memprofile F] render DIR
 //	stages ... load DIR                  render, then kyverno.Load
 //	stages ... diff DIR BASELINE.yaml    render both, load both, diff.Diff
+//	stages ... test DIR                  pipeline.Test of DIR (as `kyverno-gate test DIR`)
 //	stages ... generate DIR [NAME=VALUE...]
 //	                                     the whole pipeline (as `generate`), with
 //	                                     parameters as flags would give them
@@ -103,6 +104,17 @@ func main() {
 		var changes []diff.Change
 		timed("diff", func() { changes = diff.Diff(old, head) })
 		fmt.Fprintf(os.Stderr, "stages: %d changes between %d and %d objects\n", len(changes), len(old), len(head))
+	case "test":
+		s, err := settings.Resolve(nil, nil)
+		check(err)
+		s.RepoRoot = *root
+		var run *pipeline.TestRun
+		timed("test", func() {
+			run, err = pipeline.Test(context.Background(), []string{dir}, s, pipeline.TestOptions{})
+			check(err)
+		})
+		fmt.Fprintf(os.Stderr, "stages: %d suites, %d results, %d findings\n",
+			run.Overlay.Tests.Suites, run.Overlay.Tests.Results, len(run.Overlay.Findings))
 	case "generate":
 		flags := map[string][]string{}
 		for _, a := range flag.Args()[2:] {
