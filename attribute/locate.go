@@ -321,7 +321,11 @@ func Locate(repo *repofs.Root, fs []report.Finding) {
 		}
 		if w := f.Witness; w != nil && w.File != "" && w.Line == 0 {
 			if data := read(w.File); data != nil {
-				w.Line = ObjectLine(data, w.Kind, w.Namespace, w.Name)
+				kind := w.Kind
+				if w.Template != "" {
+					kind = "Pod" // the declared Pod the witness was derived from
+				}
+				w.Line = ObjectLine(data, kind, w.Namespace, w.Name)
 			}
 		}
 	}

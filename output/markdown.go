@@ -231,7 +231,8 @@ func (m *MarkdownFormat) Write(w io.Writer, r *report.Report) error {
 	}
 
 	// Findings, within what is left of the budget.
-	budget := limit - head.Len() - matrix.Len() - approvals.Len() - 200
+	migrations := mdMigrations(r)
+	budget := limit - head.Len() - matrix.Len() - len(migrations) - approvals.Len() - 200
 	var findings strings.Builder
 	total, shown := 0, 0
 	for i := range r.Overlays {
@@ -260,6 +261,7 @@ func (m *MarkdownFormat) Write(w io.Writer, r *report.Report) error {
 	var out strings.Builder
 	out.WriteString(head.String())
 	out.WriteString(matrix.String())
+	out.WriteString(migrations)
 	if total > 0 {
 		out.WriteString("\n### Findings\n")
 		out.WriteString(findings.String())
@@ -340,7 +342,7 @@ func mdFinding(f *report.Finding) string {
 		if w.Line > 0 {
 			place += fmt.Sprintf(":%d", w.Line)
 		}
-		fmt.Fprintf(&b, "  - witness: %s (%s), denied by the baseline, admitted now\n", mdCode(place), mdText(w.ID()))
+		fmt.Fprintf(&b, "  - witness: %s (%s), denied by the baseline, admitted now\n", mdCode(place), mdText(w.Describe()))
 	}
 	if a := f.Approval; a != nil {
 		fmt.Fprintf(&b, "  - approval %s on %s: %s\n", mdCode(a.Key), mdText(a.Object), mdText(approvalDetail(a)))

@@ -301,7 +301,7 @@ func (SARIFFormat) Write(w io.Writer, r *report.Report) error {
 				res.RelatedLocations = append(res.RelatedLocations, sarifLocation{ID: &id,
 					PhysicalLocation: &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(wt.File), URIBaseID: "%SRCROOT%"},
 						Region: &sarifRegion{StartLine: max(wt.Line, 1)}},
-					Message: &sarifText{"witness " + wt.ID() + ": denied by the baseline, admitted now"}})
+					Message: &sarifText{"witness " + wt.Describe() + ": denied by the baseline, admitted now"}})
 			}
 			if o := f.Origin; o != nil && o.Via == report.OriginPatch && o.ObjectFile != "" {
 				// The result is on the patch; the object it patches is

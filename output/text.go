@@ -124,6 +124,9 @@ func (t *TextFormat) Write(w io.Writer, r *report.Report) error {
 		if t := o.Tests; t != nil {
 			fmt.Fprintln(b, "  tests: "+testLine(t))
 		}
+		for _, m := range unlisted(o) {
+			fmt.Fprintln(b, "  migration: "+printable(MigrationLine(m)))
+		}
 		for j := range o.Findings {
 			f := &o.Findings[j]
 			fmt.Fprintln(b, "  - "+textFinding(p, f))
@@ -132,7 +135,7 @@ func (t *TextFormat) Write(w io.Writer, r *report.Report) error {
 				if wt.Line > 0 {
 					place += fmt.Sprintf(":%d", wt.Line)
 				}
-				fmt.Fprintln(b, printable(fmt.Sprintf("    witness: %s (%s)", place, wt.ID())))
+				fmt.Fprintln(b, printable(fmt.Sprintf("    witness: %s (%s)", place, wt.Describe())))
 			}
 			if a := f.Approval; a != nil {
 				fmt.Fprintln(b, printable(fmt.Sprintf("    approval: %s on %s: %s", a.Key, a.Object, approvalDetail(a))))

@@ -549,6 +549,9 @@ type Witness struct {
 	Policy     string `json:"policy,omitempty"`
 	Rule       string `json:"rule,omitempty"`
 	Message    string `json:"message,omitempty"`
+	// Template, when set, names the Pod declared in File that the search
+	// put in the template of this controller (Kind) to make the witness.
+	Template string `json:"template,omitempty"`
 	// Exclusive is true when the witness proves this finding on its own.
 	Exclusive bool `json:"exclusive"`
 }
@@ -561,8 +564,16 @@ func (w *Witness) ID() string {
 	return w.Kind + " " + w.Name
 }
 
+// Describe is ID, with the Pod in its template when the search derived it.
+func (w *Witness) Describe() string {
+	if w.Template != "" {
+		return w.ID() + ": the " + w.Template + " in its template"
+	}
+	return w.ID()
+}
+
 // String is "file (Kind namespace/name)".
-func (w *Witness) String() string { return w.File + " (" + w.ID() + ")" }
+func (w *Witness) String() string { return w.File + " (" + w.Describe() + ")" }
 
 // TestSummary is the Kyverno test outcome of one overlay.
 type TestSummary struct {

@@ -36,10 +36,16 @@ type candidate struct {
 	// file test (empty for samples).
 	policies map[string]bool
 	sample   bool
+	// from is the declared Pod this controller was derived from (see
+	// derive.go); nil for a declared resource.
+	from *candidate
 }
 
 func (c *candidate) ref() string {
 	id := c.obj.GetKind() + " " + displayName(c.obj.GetNamespace(), c.obj.GetName())
+	if c.from != nil {
+		id += ", derived: the Pod in its template"
+	}
 	return c.file + " (" + id + ")"
 }
 
@@ -216,6 +222,16 @@ func loadCandidates(opts *Options) []*candidate {
 			}
 			seen[string(data)] = true
 			out = append(out, &candidate{idx: len(out), file: fi.rel, obj: o, env: fi.env, policies: fi.policies, sample: fi.sample})
+		}
+	}
+	declared := len(out)
+	for _, c := range out[:declared] {
+		for _, d := range derive(c) {
+			if len(out) >= declared+opts.MaxCandidates {
+				return out
+			}
+			d.idx = len(out)
+			out = append(out, d)
 		}
 	}
 	return out

@@ -87,13 +87,33 @@ func TestMigrationWitness(t *testing.T) {
 	}
 }
 
+// A migration that keeps every condition but loses the
+// ReplicationControllers that the ClusterPolicy's autogen covered is proven
+// weaker by a Pod the search puts in a ReplicationController's template:
+// the repository declares no such resource.
+func TestMigrationWitnessInATemplate(t *testing.T) {
+	withRC := strings.Replace(teamAndNamePolicy, "  annotations:\n    pod-policies.kyverno.io/autogen-controllers: DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,CronJob\n", "", 1)
+	both := strings.Replace(teamOnlyVP, "'team' in object.metadata.labels", "'team' in object.metadata.labels && 'app.kubernetes.io/name' in object.metadata.labels", 1)
+	mig := migrateFrom(t, withRC, both)
+	w := mig.Witness
+	if mig.Kind != report.KindWeaker || w == nil || w.Kind != "ReplicationController" || w.Template != "Pod apps/team-only" ||
+		w.File != "samples/pod.yaml" || !strings.Contains(mig.Message, "now admits samples/pod.yaml (ReplicationController apps/team-only: the Pod apps/team-only in its template)") {
+		t.Errorf("finding %+v (witness %+v)", *mig, w)
+	}
+}
+
 // migrate renders the ClusterPolicy, then newPolicy in its place, and
 // returns the weakening gate's finding for the ClusterPolicy.
 func migrate(t *testing.T, newPolicy string) *report.Finding {
 	t.Helper()
+	return migrateFrom(t, teamAndNamePolicy, newPolicy)
+}
+
+func migrateFrom(t *testing.T, oldPolicy, newPolicy string) *report.Finding {
+	t.Helper()
 	repo := repotest.New(t, map[string]string{
 		"app/kustomization.yaml": "resources: [policy.yaml]\n",
-		"app/policy.yaml":        teamAndNamePolicy,
+		"app/policy.yaml":        oldPolicy,
 		"samples/pod.yaml":       teamOnlyPod,
 	})
 	opts := render.Options{Root: repo.Dir}

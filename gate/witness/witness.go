@@ -1,6 +1,7 @@
 // Package witness backs findings of the weakening gate with evidence: a
 // resource from the repository's test suites (or from folders of sample
-// resources) that the baseline policy set denies and the head policy set
+// resources; or one of their Pods in a pod controller's template, tried
+// after them, see derive.go) that the baseline policy set denies and the head policy set
 // admits, proven by running both through Kyverno's own engine — the CLI's
 // PolicyProcessor for ClusterPolicy and Policy (with the PolicyExceptions of
 // the same rendering), the CEL engine for ValidatingPolicy and
@@ -89,6 +90,10 @@ type Witness struct {
 	// denied it in the baseline (for an exception finding, the exempted
 	// policy); Message is the baseline's failure message.
 	PolicyKind, Policy, Rule, Message string
+	// Template, when set, says the witness is not declared as such: it is
+	// the Pod it names (declared in File) in the template of a controller
+	// of Kind, derived by the search (derive.go).
+	Template string
 	// Exclusive is true when the witness proves this finding on its own:
 	// the change was tested in isolation (see the package comment) and no
 	// other target changes the part of the policy the isolated test
@@ -106,7 +111,12 @@ func (w *Witness) ID() string {
 
 // String is the file and the resource, e.g.
 // "tests/require-labels/resource.yaml (Pod apps/pod-no-team)".
-func (w *Witness) String() string { return w.File + " (" + w.ID() + ")" }
+func (w *Witness) String() string {
+	if w.Template != "" {
+		return w.File + " (" + w.ID() + ": the " + w.Template + " in its template)"
+	}
+	return w.File + " (" + w.ID() + ")"
+}
 
 // Options says where candidates come from and how much work to do.
 type Options struct {
@@ -313,19 +323,21 @@ func (s *searcher) logOnce(msg string) {
 // policy, then the other suites', then the samples, each in file order.
 func (s *searcher) order(p *plan) []*candidate {
 	out := make([]*candidate, 0, len(s.cands))
-	for _, c := range s.cands {
-		if !c.sample && c.policies[p.policyName] {
-			out = append(out, c)
+	for _, derived := range []bool{false, true} {
+		for _, c := range s.cands {
+			if (c.from != nil) == derived && !c.sample && c.policies[p.policyName] {
+				out = append(out, c)
+			}
 		}
-	}
-	for _, c := range s.cands {
-		if !c.sample && !c.policies[p.policyName] {
-			out = append(out, c)
+		for _, c := range s.cands {
+			if (c.from != nil) == derived && !c.sample && !c.policies[p.policyName] {
+				out = append(out, c)
+			}
 		}
-	}
-	for _, c := range s.cands {
-		if c.sample {
-			out = append(out, c)
+		for _, c := range s.cands {
+			if (c.from != nil) == derived && c.sample {
+				out = append(out, c)
+			}
 		}
 	}
 	return out
@@ -363,8 +375,12 @@ func (s *searcher) check(p *plan, c *candidate) (*Witness, error) {
 		return nil, nil
 	}
 	kind, policy, _ := strings.Cut(p.key, "\x00")
-	return &Witness{File: c.file, APIVersion: c.obj.GetAPIVersion(), Kind: c.obj.GetKind(), Namespace: c.obj.GetNamespace(), Name: c.obj.GetName(),
-		PolicyKind: kind, Policy: policy, Rule: rule, Message: strings.TrimSpace(msg), Exclusive: p.exclusive}, nil
+	w := &Witness{File: c.file, APIVersion: c.obj.GetAPIVersion(), Kind: c.obj.GetKind(), Namespace: c.obj.GetNamespace(), Name: c.obj.GetName(),
+		PolicyKind: kind, Policy: policy, Rule: rule, Message: strings.TrimSpace(msg), Exclusive: p.exclusive}
+	if c.from != nil {
+		w.Template = "Pod " + displayName(c.from.obj.GetNamespace(), c.from.obj.GetName())
+	}
+	return w, nil
 }
 
 // parseRef splits the exempted policy out of an exception target's field.

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// migratedFrom is an enforced ClusterPolicy written with legacy
+// validate.cel; migratedTo its faithful ValidatingPolicy, with autogen,
+// operations, the exclusion and the enforcement carried over.
+const migratedFrom = `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: require-team
+  annotations:
+    pod-policies.kyverno.io/autogen-controllers: DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,CronJob
+spec:
+  rules:
+    - name: check-team
+      match:
+        any:
+          - resources:
+              kinds: [Pod]
+              operations: [CREATE, UPDATE]
+      exclude:
+        any:
+          - resources:
+              namespaces: [kube-system]
+      validate:
+        failureAction: Enforce
+        cel:
+          expressions:
+            - expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
+              message: label team is required
+`
+
+const migratedTo = `apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: require-team
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [pods]
+  matchConditions:
+    - name: not-kube-system
+      expression: "request.namespace != 'kube-system'"
+  validations:
+    - expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
+      message: label team is required
+`
+
+// A migration from ClusterPolicy to ValidatingPolicy is judged as one
+// change against the baseline, by check and generate alike: the faithful
+// one passes with no approval and says "equivalent"; one that loses
+// something is rejected naming the rule and what it lost.
+func TestMigrationAgainstAGitBaseline(t *testing.T) {
+	for _, tt := range []struct {
+		name, head string
+		code       int
+		verdict    string
+		want       string // in check's text report
+	}{
+		{"faithful", migratedTo, 0, "equivalent", "migration: ClusterPolicy require-team → ValidatingPolicy require-team: equivalent (check-team (Enforce → Deny) equivalent)"},
+		{"audit", strings.Replace(migratedTo, "[Deny]", "[Audit]", 1), 1, "weaker", "violations are no longer blocked"},
+		{"without UPDATE", strings.Replace(migratedTo, "[CREATE, UPDATE]", "[CREATE]", 1), 1, "weaker", "no longer acts on UPDATE"},
+		{"exclusion widened", strings.Replace(migratedTo, "request.namespace != 'kube-system'", "!request.namespace.startsWith('kube-')", 1), 1, "weaker", "exclusions wider"},
+		{"condition dropped", strings.Replace(migratedTo, "'team' in object.metadata.labels", "true", 1), 1, "unknown", "validations edited"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGitRepo(t, map[string]string{
+				"app/kustomization.yaml": "resources: [policy.yaml]\n",
+				"app/policy.yaml":        migratedFrom,
+			})
+			base := g.base
+			g.write("app/policy.yaml", tt.head)
+			g.commit("migrate")
+			code, stderr := g.generate("--baseline", "git:"+base)
+			if code != tt.code {
+				t.Fatalf("generate: exit %d, want %d\n%s", code, tt.code, stderr)
+			}
+			if code != 0 && !strings.Contains(stderr, "ClusterPolicy require-team was migrated to ValidatingPolicy require-team") {
+				t.Errorf("generate's rejection does not name the migration:\n%s", stderr)
+			}
+			args := []string{"check", "--allow-no-tests", "--repo-root", g.root, "--baseline", "git:" + base}
+			code, _, text := runGate(t, []string{"NO_COLOR=1"}, append(args, filepath.Join(g.root, "app"))...)
+			if code != tt.code || !strings.Contains(text, tt.want) {
+				t.Errorf("check: exit %d, want %d; report lacks %q:\n%s", code, tt.code, tt.want, text)
+			}
+			_, out, _ := runGate(t, nil, append(args, "--output", "json", filepath.Join(g.root, "app"))...)
+			var rep struct {
+				Overlays []struct {
+					Migrations []struct {
+						From, Verdict string
+						Rules         []struct{ Rule, Verdict string }
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Overlays) != 1 || len(rep.Overlays[0].Migrations) != 1 {
+				t.Fatalf("json report: %v\n%s", err, out)
+			}
+			if m := rep.Overlays[0].Migrations[0]; m.From != "ClusterPolicy require-team" || m.Verdict != tt.verdict || len(m.Rules) != 1 {
+				t.Errorf("migration %+v, want verdict %s", m, tt.verdict)
+			}
+		})
+	}
+}
