@@ -2,7 +2,7 @@
 // prints how long each step took, for bench/run.sh (which measures the
 // process's peak memory around it) and for profiling:
 //
-//	stages [-root DIR] [-cpuprofile F] [-memprofile F] render DIR
+//	stages [-root DIR] [-cpuprofile F] [-memprofile F] [-blockprofile F] render DIR
 //	stages ... load DIR                  render, then kyverno.Load
 //	stages ... diff DIR BASELINE.yaml    render both, load both, diff.Diff
 //	stages ... test DIR                  pipeline.Test of DIR (as `kyverno-gate test DIR`)
@@ -45,6 +45,7 @@ func main() {
 	root := flag.String("root", "", "repository root (default: DIR's root as kyverno-gate finds it)")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile of the stage to this file")
 	mem := flag.String("memprofile", "", "write an allocation profile of the stage to this file")
+	block := flag.String("blockprofile", "", "write a profile of where goroutines waited (locks, channels) to this file")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		flag.Usage()
@@ -63,6 +64,15 @@ func main() {
 			f, err := os.Create(*mem)
 			check(err)
 			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
+		}()
+	}
+	if *block != "" {
+		runtime.SetBlockProfileRate(int(time.Millisecond)) // waits of 1 ms and more
+		defer func() {
+			f, err := os.Create(*block)
+			check(err)
+			check(pprof.Lookup("block").WriteTo(f, 0))
 			f.Close()
 		}()
 	}
