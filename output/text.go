@@ -166,6 +166,9 @@ func testLine(t *report.TestSummary) string {
 	if len(bad) == 0 && t.Failed > 0 { // a report without the split counts
 		bad = append(bad, fmt.Sprintf("%d failed", t.Failed))
 	}
+	if n := len(t.CarriedOver); n > 0 {
+		s += fmt.Sprintf(" (%d carried over to migrated policies)", n)
+	}
 	if len(bad) == 0 {
 		return s + ", all passed"
 	}

@@ -581,6 +581,10 @@ type TestSummary struct {
 	// Cases are the rows, one per expected result, plus one per suite that
 	// was skipped or could not run.
 	Cases []TestCase `json:"cases,omitempty"`
+	// CarriedOver are the suites whose results, written for a policy that
+	// was migrated, ran against its successor: "<suite>: ClusterPolicy a →
+	// ValidatingPolicy b".
+	CarriedOver []string `json:"carriedOver,omitempty"`
 }
 
 // TestCounts sums the results of a run: suites, and the results (one per

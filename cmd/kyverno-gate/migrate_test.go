@@ -56,10 +56,57 @@ spec:
       message: label team is required
 `
 
+// suiteFor is a kyverno test suite written for the ClusterPolicy: its
+// results name the policy and its rule.
+const suiteFor = `apiVersion: cli.kyverno.io/v1alpha1
+kind: Test
+metadata:
+  name: require-team
+policies: [../../app/policy.yaml]
+resources: [resource.yaml]
+results:
+  - policy: require-team
+    rule: check-team
+    kind: Pod
+    resources: [with-team]
+    result: pass
+  - policy: require-team
+    rule: check-team
+    kind: Pod
+    resources: [without-team]
+    result: fail
+  - policy: require-team
+    rule: autogen-check-team
+    kind: Deployment
+    resources: [deploy-without-team]
+    result: fail
+`
+
+const suiteResources = `apiVersion: v1
+kind: Pod
+metadata: {name: with-team, namespace: apps, labels: {team: a}}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: without-team, namespace: apps}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: deploy-without-team, namespace: apps}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec: {containers: [{name: c, image: nginx}]}
+`
+
 // A migration from ClusterPolicy to ValidatingPolicy is judged as one
 // change against the baseline, by check and generate alike: the faithful
 // one passes with no approval and says "equivalent"; one that loses
-// something is rejected naming the rule and what it lost.
+// something is rejected naming the rule and what it lost. The suite
+// written for the ClusterPolicy runs against its successor unchanged.
 func TestMigrationAgainstAGitBaseline(t *testing.T) {
 	for _, tt := range []struct {
 		name, head string
@@ -71,12 +118,14 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 		{"audit", strings.Replace(migratedTo, "[Deny]", "[Audit]", 1), 1, "weaker", "violations are no longer blocked"},
 		{"without UPDATE", strings.Replace(migratedTo, "[CREATE, UPDATE]", "[CREATE]", 1), 1, "weaker", "no longer acts on UPDATE"},
 		{"exclusion widened", strings.Replace(migratedTo, "request.namespace != 'kube-system'", "!request.namespace.startsWith('kube-')", 1), 1, "weaker", "exclusions wider"},
-		{"condition dropped", strings.Replace(migratedTo, "'team' in object.metadata.labels", "true", 1), 1, "unknown", "validations edited"},
+		{"condition dropped", strings.Replace(migratedTo, "'team' in object.metadata.labels", "true", 1), 1, "weaker", "weakens enforcement (proven by witness)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGitRepo(t, map[string]string{
-				"app/kustomization.yaml": "resources: [policy.yaml]\n",
-				"app/policy.yaml":        migratedFrom,
+				"app/kustomization.yaml":               "resources: [policy.yaml]\n",
+				"app/policy.yaml":                      migratedFrom,
+				"tests/require-team/kyverno-test.yaml": suiteFor,
+				"tests/require-team/resource.yaml":     suiteResources,
 			})
 			base := g.base
 			g.write("app/policy.yaml", tt.head)
@@ -88,6 +137,9 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 			if code != 0 && !strings.Contains(stderr, "ClusterPolicy require-team was migrated to ValidatingPolicy require-team") {
 				t.Errorf("generate's rejection does not name the migration:\n%s", stderr)
 			}
+			if !strings.Contains(stderr, "tests/require-team/kyverno-test.yaml: results written for ClusterPolicy require-team → ValidatingPolicy require-team") {
+				t.Errorf("the suite was not carried over:\n%s", stderr)
+			}
 			args := []string{"check", "--allow-no-tests", "--repo-root", g.root, "--baseline", "git:" + base}
 			code, _, text := runGate(t, []string{"NO_COLOR=1"}, append(args, filepath.Join(g.root, "app"))...)
 			if code != tt.code || !strings.Contains(text, tt.want) {
@@ -96,6 +148,10 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 			_, out, _ := runGate(t, nil, append(args, "--output", "json", filepath.Join(g.root, "app"))...)
 			var rep struct {
 				Overlays []struct {
+					Tests struct {
+						Results, FailedResults int
+						CarriedOver            []string
+					}
 					Migrations []struct {
 						From, Verdict string
 						Rules         []struct{ Rule, Verdict string }
@@ -105,7 +161,10 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Overlays) != 1 || len(rep.Overlays[0].Migrations) != 1 {
 				t.Fatalf("json report: %v\n%s", err, out)
 			}
-			if m := rep.Overlays[0].Migrations[0]; m.From != "ClusterPolicy require-team" || m.Verdict != tt.verdict || len(m.Rules) != 1 {
+			if ts := rep.Overlays[0].Tests; ts.Results != 3 || len(ts.CarriedOver) != 1 || (ts.FailedResults == 0) != (tt.name != "condition dropped") {
+				t.Errorf("tests %+v", ts)
+			}
+			if m := rep.Overlays[0].Migrations[0]; m.From != "ClusterPolicy require-team" || m.Verdict != tt.verdict || len(m.Rules) != 1 || m.Rules[0].Verdict != tt.verdict {
 				t.Errorf("migration %+v, want verdict %s", m, tt.verdict)
 			}
 		})

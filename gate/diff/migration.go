@@ -37,10 +37,9 @@ import (
 // accepts it. The policy-level failurePolicy and background switches are
 // compared too. The migration's verdict is the worst of all.
 
-// ReplacesAnnotation, on a policy of a policies.kyverno.io kind, names the
-// kyverno.io policy it replaces: "ClusterPolicy/<name>", "Policy/<namespace>/<name>",
-// with "#<rule>" when it replaces one rule. Several, comma-separated.
-const ReplacesAnnotation = "kyverno-gate.io/replaces"
+// ReplacesAnnotation names the policy a new one replaces (see
+// kyverno.ReplacesAnnotation).
+const ReplacesAnnotation = kyverno.ReplacesAnnotation
 
 // successor is a head policy that replaces a legacy policy, or some of its
 // rules (all of them when rules is empty).
@@ -55,23 +54,9 @@ type successor struct {
 // rules ("" for the whole policy).
 func replaces(v string) map[string][]string {
 	out := map[string][]string{}
-	for _, item := range strings.Split(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		ref, rule, _ := strings.Cut(item, "#")
-		parts := strings.Split(ref, "/")
-		var id string
-		switch {
-		case len(parts) == 2 && parts[0] == "ClusterPolicy":
-			id = identity("ClusterPolicy", "", parts[1])
-		case len(parts) == 3 && parts[0] == "Policy":
-			id = identity("Policy", parts[1], parts[2])
-		default:
-			continue
-		}
-		out[id] = append(out[id], strings.TrimSpace(rule))
+	for _, r := range kyverno.Replaces(v) {
+		id := identity(r.Kind, r.Namespace, r.Name)
+		out[id] = append(out[id], r.Rule)
 	}
 	return out
 }

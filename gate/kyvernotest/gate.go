@@ -46,6 +46,9 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 			continue
 		}
 		ran++
+		for _, c := range r.CarriedOver {
+			in.Logf("test: %s: results written for %s (the migration's successor)", r.Suite.Rel, c)
+		}
 	}
 	out.Add(Findings(results)...)
 	out.Tests = Summary(results)
@@ -172,6 +175,9 @@ func Summary(results []*SuiteResult) *report.TestSummary {
 		case r.Err != nil:
 			t.Cases = append(t.Cases, report.TestCase{Suite: suite, SuiteName: name, Status: "error", Message: r.Err.Error(),
 				UpstreamStop: r.UpstreamStop})
+		}
+		for _, c := range r.CarriedOver {
+			t.CarriedOver = append(t.CarriedOver, suite+": "+c)
 		}
 		for _, row := range r.Rows {
 			status := "pass"

@@ -198,6 +198,10 @@ type SuiteResult struct {
 	Skipped string
 	// Substituted lists the objects taken from the overlay.
 	Substituted []Object
+	// CarriedOver lists the migrations whose old policy's results the
+	// suite ran against the new one ("ClusterPolicy a → ValidatingPolicy
+	// b", see carry.go).
+	CarriedOver []string
 	// UpstreamStop, when set, says why upstream `kyverno test` would stop
 	// at this suite and fail as a whole (not report results); Err is set
 	// then. UpstreamStopsEarly: it would stop while loading the test
@@ -297,6 +301,11 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 			stop("it fails to load the policies")
 		}
 		return res
+	}
+	if t, notes := carryOver(s.Test, pols); len(notes) > 0 {
+		c := *s // suites are shared between overlays
+		c.Test = t
+		s, res.CarriedOver = &c, notes
 	}
 	excs, esubs, err := suiteExceptions(s, ov)
 	if err != nil {

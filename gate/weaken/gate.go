@@ -142,6 +142,15 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 		if c.Migration != nil {
 			m := *c.Migration
 			m.Verdict, m.Fingerprint = string(c.Class), c.Fingerprint
+			if byWitness { // the rule that denied the witness is weaker
+				m.Rules = append([]report.MigrationRule(nil), m.Rules...)
+				for i, r := range m.Rules {
+					if r.Rule == w.Rule || diff.AutogenParent(w.Rule) == r.Rule {
+						m.Rules[i].Verdict = string(diff.Weaker)
+						m.Rules[i].Reasons = append(append([]string(nil), r.Reasons...), "weaker: proven by witness "+w.ID())
+					}
+				}
+			}
 			f.Migration = &m
 			migrations[c.Fingerprint] = &m
 		}
@@ -157,6 +166,7 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 			continue
 		}
 		out.Migrations = append(out.Migrations, *c.Migration)
+		in.Logf("weaken: %s", c.Message) // needs no approval: say so
 	}
 	out.Posture = diff.Column(head, base, changes, proven)
 	// Stale approvals: only decidable with a baseline, and only knowing the
