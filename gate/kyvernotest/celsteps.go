@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/data"
@@ -68,6 +69,15 @@ func ownCELSteps(pols *Policies, legacyGenerate, cluster bool, targets int) bool
 	}
 	return !legacyGenerate && !cluster && targets == 0 && len(pols.VAPs) == 0
 }
+
+// For TestCELStepsAgreeWithProcessor: processorCELSteps leaves every
+// suite's Mutating and GeneratingPolicies to the processor (as before
+// these steps were taken out of it); celStepSuites counts the suites that
+// took them out.
+var (
+	processorCELSteps bool
+	celStepSuites     atomic.Int64
+)
 
 // celSteps is one suite's Mutating and GeneratingPolicies.
 type celSteps struct {

@@ -295,8 +295,9 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 	for _, p := range valid {
 		legacyGenerate = legacyGenerate || p.GetSpec().HasGenerate()
 	}
-	if ownCELSteps(pols, legacyGenerate, len(t.ClusterResources) > 0, len(targets)) {
+	if !processorCELSteps && ownCELSteps(pols, legacyGenerate, len(t.ClusterResources) > 0, len(targets)) {
 		cel = newCELSteps(pols, excs.CEL, dClient, restMapper, contextPath, gceMap, st.GetHTTPMockIndex())
+		celStepSuites.Add(1)
 	}
 	var rc processor.ResultCounts
 	evalResource := func(res *unstructured.Unstructured, operation string, defaultRun bool) ([]engineapi.EngineResponse, error) {
