@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,5 +169,28 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 				t.Errorf("migration %+v, want verdict %s", m, tt.verdict)
 			}
 		})
+	}
+}
+
+// examples/migration is a repository in the middle of a migration: its
+// lock still holds the ClusterPolicy, its base the ValidatingPolicy. What
+// its README promises holds.
+func TestMigrationExample(t *testing.T) {
+	const repo = "../../examples/migration"
+	code, stdout, stderr := runGate(t, nil, "generate", "--repo-root", repo, filepath.Join(repo, "overlays", "production"))
+	if code != 0 || !strings.Contains(stdout, "kind: ValidatingPolicy") {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"weaken: ClusterPolicy require-team was migrated to ValidatingPolicy require-team: equivalent; rule check-team (Enforce → Deny) equivalent",
+		"test: tests/require-team/kyverno-test.yaml: results written for ClusterPolicy require-team → ValidatingPolicy require-team",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("log lacks %q:\n%s", want, stderr)
+		}
+	}
+	lock, err := os.ReadFile(filepath.Join(repo, "overlays", "production", "kyverno-gate.lock.yaml"))
+	if err != nil || !strings.Contains(string(lock), "kind: ClusterPolicy\nmetadata:\n  name: require-team") {
+		t.Errorf("the lock no longer holds the ClusterPolicy the migration is judged against (%v)", err)
 	}
 }

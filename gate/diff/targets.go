@@ -33,11 +33,24 @@ func Decide(in *gate.Input, gateName report.Gate, kind report.Kind, c Change, ms
 	target := targets.head[key(c.Kind, c.Policy)]
 	gone := target == nil
 	at := target
+	var successor *render.Resource
 	if gone {
 		at = targets.base[key(c.Kind, c.Policy)]
 		target = anyTarget(in.Rendered.Resources, c.Policy)
+		// A migration is about the policy that replaced the old one: the
+		// finding points at it, and its approval goes on it.
+		if m := c.Migration; m != nil && len(m.To) > 0 {
+			to := m.To[0]
+			if successor = targets.head[key(to.Kind, displayName(to.Namespace, to.Name))]; successor != nil {
+				target = successor
+			}
+		}
 	}
-	return decide(gateName, kind, c, at, msg, approvals, t, suggest(c, target, gone, in), in)
+	f := decide(gateName, kind, c, at, msg, approvals, t, suggest(c, target, gone, in), in)
+	if successor != nil && !f.Approved {
+		f.File = successor.Source
+	}
+	return f
 }
 
 // decide applies the approvals to one blocking change (of gateName, of
