@@ -214,7 +214,7 @@ func findingDetail(f *report.Finding) string {
 		b.WriteString("at: " + p + "\n")
 	}
 	if wt := f.Witness; wt != nil {
-		fmt.Fprintf(&b, "witness: %s (%s), denied by the baseline, admitted now\n", wt.File, wt.Describe())
+		fmt.Fprintf(&b, "witness: %s, denied by the baseline, admitted now\n", wt.String())
 	}
 	if f.Fingerprint != "" {
 		b.WriteString("fingerprint: " + f.Fingerprint + "\n")

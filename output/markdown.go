@@ -342,7 +342,11 @@ func mdFinding(f *report.Finding) string {
 		if w.Line > 0 {
 			place += fmt.Sprintf(":%d", w.Line)
 		}
-		fmt.Fprintf(&b, "  - witness: %s (%s), denied by the baseline, admitted now\n", mdCode(place), mdText(w.Describe()))
+		if place == "" { // made by the search, not declared
+			fmt.Fprintf(&b, "  - witness: %s, denied by the baseline, admitted now\n", mdText(w.Describe()))
+		} else {
+			fmt.Fprintf(&b, "  - witness: %s (%s), denied by the baseline, admitted now\n", mdCode(place), mdText(w.Describe()))
+		}
 	}
 	if a := f.Approval; a != nil {
 		fmt.Fprintf(&b, "  - approval %s on %s: %s\n", mdCode(a.Key), mdText(a.Object), mdText(approvalDetail(a)))

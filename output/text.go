@@ -135,7 +135,11 @@ func (t *TextFormat) Write(w io.Writer, r *report.Report) error {
 				if wt.Line > 0 {
 					place += fmt.Sprintf(":%d", wt.Line)
 				}
-				fmt.Fprintln(b, printable(fmt.Sprintf("    witness: %s (%s)", place, wt.Describe())))
+				line := fmt.Sprintf("    witness: %s (%s)", place, wt.Describe())
+				if place == "" { // made by the search, not declared
+					line = "    witness: " + wt.Describe()
+				}
+				fmt.Fprintln(b, printable(line))
 			}
 			if a := f.Approval; a != nil {
 				fmt.Fprintln(b, printable(fmt.Sprintf("    approval: %s on %s: %s", a.Key, a.Object, approvalDetail(a))))

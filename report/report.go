@@ -552,6 +552,10 @@ type Witness struct {
 	// Template, when set, names the Pod declared in File that the search
 	// put in the template of this controller (Kind) to make the witness.
 	Template string `json:"template,omitempty"`
+	// Pattern, when set, says the search made the witness from a baseline
+	// rule's pattern ("ClusterPolicy a rule r's pattern, violating
+	// metadata.labels.team"); File is "" then.
+	Pattern string `json:"pattern,omitempty"`
 	// Exclusive is true when the witness proves this finding on its own.
 	Exclusive bool `json:"exclusive"`
 }
@@ -564,16 +568,26 @@ func (w *Witness) ID() string {
 	return w.Kind + " " + w.Name
 }
 
-// Describe is ID, with the Pod in its template when the search derived it.
+// Describe is ID, with how the search made it when it did.
 func (w *Witness) Describe() string {
+	id := w.ID()
 	if w.Template != "" {
-		return w.ID() + ": the " + w.Template + " in its template"
+		id += ": the " + w.Template + " in its template"
 	}
-	return w.ID()
+	if w.Pattern != "" {
+		id += ", made from " + w.Pattern
+	}
+	return id
 }
 
-// String is "file (Kind namespace/name)".
-func (w *Witness) String() string { return w.File + " (" + w.Describe() + ")" }
+// String is "file (Kind namespace/name)", Describe alone when the search
+// made it from a pattern (no file).
+func (w *Witness) String() string {
+	if w.File == "" {
+		return w.Describe()
+	}
+	return w.File + " (" + w.Describe() + ")"
+}
 
 // TestSummary is the Kyverno test outcome of one overlay.
 type TestSummary struct {

@@ -97,7 +97,7 @@ func TestCorpusMigrations(t *testing.T) {
 				}
 				opts := witness.Options{Repo: repo, TestDirs: []string{filepath.Join(pair[0], filepath.Dir(rel)), filepath.Join(pair[1], filepath.Dir(rel))},
 					TestFileName: "kyverno-test.yaml", Budget: time.Minute}
-				w := witness.Search(context.Background(), opts, b, h, []witness.Target{{Kind: c.Kind, Policy: c.Policy}})[0]
+				w := witness.Search(context.Background(), opts, b, h, []witness.Target{{Kind: c.Kind, Policy: c.Policy, Migration: true}})[0]
 				if w == nil {
 					found = "none found" + how
 				} else {

@@ -32,7 +32,7 @@ func (g Gate) witnesses(ctx context.Context, in *gate.Input, base, head []*kyver
 		if skip != nil && skip(c) {
 			continue
 		}
-		targets = append(targets, witness.Target{Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field})
+		targets = append(targets, witness.Target{Kind: c.Kind, Policy: c.Policy, Rule: c.Rule, Field: c.Field, Migration: c.Migration != nil})
 		index = append(index, i)
 	}
 	if len(targets) == 0 {
@@ -87,7 +87,7 @@ func (g Gate) samples(in *gate.Input) []string {
 // reportWitness is w as reports show it.
 func reportWitness(w *witness.Witness) *report.Witness {
 	return &report.Witness{File: w.File, APIVersion: w.APIVersion, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
-		PolicyKind: w.PolicyKind, Policy: w.Policy, Rule: w.Rule, Message: w.Message, Template: w.Template, Exclusive: w.Exclusive}
+		PolicyKind: w.PolicyKind, Policy: w.Policy, Rule: w.Rule, Message: w.Message, Template: w.Template, Pattern: w.Pattern, Exclusive: w.Exclusive}
 }
 
 // witnessMessage is the sentence a finding gets for its witness.

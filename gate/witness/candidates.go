@@ -36,15 +36,32 @@ type candidate struct {
 	// file test (empty for samples).
 	policies map[string]bool
 	sample   bool
-	// from is the declared Pod this controller was derived from (see
-	// derive.go); nil for a declared resource.
-	from *candidate
+	// from is the Pod this controller was derived from (see derive.go);
+	// pattern says which rule's pattern it was made from (pattern.go);
+	// both unset for a declared resource.
+	from    *candidate
+	pattern string
+}
+
+// rank orders candidates: declared, then derived from declared Pods, then
+// made from patterns (and their controllers).
+func (c *candidate) rank() int {
+	switch {
+	case c.pattern != "" || (c.from != nil && c.from.pattern != ""):
+		return 2
+	case c.from != nil:
+		return 1
+	}
+	return 0
 }
 
 func (c *candidate) ref() string {
 	id := c.obj.GetKind() + " " + displayName(c.obj.GetNamespace(), c.obj.GetName())
 	if c.from != nil {
 		id += ", derived: the Pod in its template"
+	}
+	if c.pattern != "" {
+		return id + ", made from " + c.pattern
 	}
 	return c.file + " (" + id + ")"
 }

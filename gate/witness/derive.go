@@ -75,7 +75,7 @@ func derive(c *candidate) []*candidate {
 			sel := map[string]any{"matchLabels": toAny(pod.GetLabels())}
 			_ = unstructured.SetNestedField(u.Object, sel, append(append([]string{}, specPath...), "selector")...)
 		}
-		out = append(out, &candidate{file: c.file, obj: u, env: c.env, policies: c.policies, sample: c.sample, from: c})
+		out = append(out, &candidate{file: c.file, obj: u, env: c.env, policies: c.policies, sample: c.sample, from: c, pattern: c.pattern})
 	}
 	return out
 }

@@ -102,6 +102,23 @@ func TestMigrationWitnessInATemplate(t *testing.T) {
 	}
 }
 
+// Without any declared resource, the search makes one from the old
+// rule's pattern per leaf: the Pod without the name label proves the
+// migration that dropped that condition weaker; the faithful migration
+// stays unknown.
+func TestMigrationWitnessFromThePattern(t *testing.T) {
+	mig := migrateWith(t, teamAndNamePolicy, teamOnlyVP, nil)
+	w := mig.Witness
+	if mig.Kind != report.KindWeaker || w == nil || w.File != "" || w.Kind != "Pod" ||
+		w.Pattern != "ClusterPolicy require-labels rule check-labels's pattern, violating metadata.labels.app.kubernetes.io/name" {
+		t.Fatalf("finding %+v (witness %+v)", *mig, w)
+	}
+	both := strings.Replace(teamOnlyVP, "'team' in object.metadata.labels", "'team' in object.metadata.labels && 'app.kubernetes.io/name' in object.metadata.labels", 1)
+	if mig := migrateWith(t, teamAndNamePolicy, both, nil); mig.Kind != report.KindUnknown || mig.Witness != nil {
+		t.Errorf("faithful migration: %+v (witness %+v)", *mig, mig.Witness)
+	}
+}
+
 // migrate renders the ClusterPolicy, then newPolicy in its place, and
 // returns the weakening gate's finding for the ClusterPolicy.
 func migrate(t *testing.T, newPolicy string) *report.Finding {
@@ -111,11 +128,20 @@ func migrate(t *testing.T, newPolicy string) *report.Finding {
 
 func migrateFrom(t *testing.T, oldPolicy, newPolicy string) *report.Finding {
 	t.Helper()
-	repo := repotest.New(t, map[string]string{
+	return migrateWith(t, oldPolicy, newPolicy, map[string]string{"samples/pod.yaml": teamOnlyPod})
+}
+
+func migrateWith(t *testing.T, oldPolicy, newPolicy string, extra map[string]string) *report.Finding {
+	t.Helper()
+	files := map[string]string{
 		"app/kustomization.yaml": "resources: [policy.yaml]\n",
 		"app/policy.yaml":        oldPolicy,
-		"samples/pod.yaml":       teamOnlyPod,
-	})
+		"samples/.keep":          "",
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	repo := repotest.New(t, files)
 	opts := render.Options{Root: repo.Dir}
 	base, err := render.Render(repo.Path("app"), opts)
 	if err != nil {

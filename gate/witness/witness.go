@@ -78,6 +78,11 @@ type Target struct {
 	// exceptions "spec.exceptions[<policyName>]" or
 	// "spec.policyRefs[<Kind>/<name>]", which names the exempted policy.
 	Field string
+	// Migration says the policy was replaced by policies of the new kinds:
+	// then resources are also made from its rules' patterns (pattern.go),
+	// since a migration rewrites every condition, and the repository may
+	// hold no resource that shows the one it lost.
+	Migration bool
 }
 
 // Witness is a resource the baseline denies and the head admits.
@@ -94,6 +99,10 @@ type Witness struct {
 	// the Pod it names (declared in File) in the template of a controller
 	// of Kind, derived by the search (derive.go).
 	Template string
+	// Pattern, when set, says the search made the witness from a rule's
+	// pattern (pattern.go), e.g. "ClusterPolicy a rule r's pattern,
+	// violating metadata.labels.team"; File is "" then.
+	Pattern string
 	// Exclusive is true when the witness proves this finding on its own:
 	// the change was tested in isolation (see the package comment) and no
 	// other target changes the part of the policy the isolated test
@@ -112,10 +121,14 @@ func (w *Witness) ID() string {
 // String is the file and the resource, e.g.
 // "tests/require-labels/resource.yaml (Pod apps/pod-no-team)".
 func (w *Witness) String() string {
+	id := w.ID()
 	if w.Template != "" {
-		return w.File + " (" + w.ID() + ": the " + w.Template + " in its template)"
+		id += ": the " + w.Template + " in its template"
 	}
-	return w.File + " (" + w.ID() + ")"
+	if w.Pattern != "" {
+		return id + ", made from " + w.Pattern
+	}
+	return w.File + " (" + id + ")"
 }
 
 // Options says where candidates come from and how much work to do.
@@ -191,16 +204,29 @@ func Search(ctx context.Context, opts Options, base, head []*kyverno.Object, tar
 		opts.logf("witness search skipped: no time left")
 		return out
 	}
-	s.cands = loadCandidates(&opts)
-	if len(s.cands) == 0 {
-		opts.logf("witness search: no candidate resources (test suite resources or samples)")
-		return out
-	}
 	s.base, s.head = s.loadSide("baseline", base), s.loadSide("head", head)
 	for i, p := range plans {
 		if p != nil && !s.plan(p) {
 			plans[i] = nil
 		}
+	}
+	s.cands = loadCandidates(&opts)
+	made := map[string]bool{}
+	for _, p := range plans {
+		if p == nil || !p.target.Migration || made[p.key] {
+			continue
+		}
+		made[p.key] = true
+		for _, c := range fromPattern(s.base.legacy[p.key], p.rule) {
+			for _, d := range append([]*candidate{c}, derive(c)...) {
+				d.idx = len(s.cands)
+				s.cands = append(s.cands, d)
+			}
+		}
+	}
+	if len(s.cands) == 0 {
+		opts.logf("witness search: no candidate resources (test suite resources or samples)")
+		return out
 	}
 	exclusivity(plans)
 	found, stopped := 0, false
@@ -323,19 +349,19 @@ func (s *searcher) logOnce(msg string) {
 // policy, then the other suites', then the samples, each in file order.
 func (s *searcher) order(p *plan) []*candidate {
 	out := make([]*candidate, 0, len(s.cands))
-	for _, derived := range []bool{false, true} {
+	for rank := 0; rank <= 2; rank++ {
 		for _, c := range s.cands {
-			if (c.from != nil) == derived && !c.sample && c.policies[p.policyName] {
+			if c.rank() == rank && !c.sample && c.policies[p.policyName] {
 				out = append(out, c)
 			}
 		}
 		for _, c := range s.cands {
-			if (c.from != nil) == derived && !c.sample && !c.policies[p.policyName] {
+			if c.rank() == rank && !c.sample && !c.policies[p.policyName] {
 				out = append(out, c)
 			}
 		}
 		for _, c := range s.cands {
-			if (c.from != nil) == derived && c.sample {
+			if c.rank() == rank && c.sample {
 				out = append(out, c)
 			}
 		}
@@ -379,6 +405,9 @@ func (s *searcher) check(p *plan, c *candidate) (*Witness, error) {
 		PolicyKind: kind, Policy: policy, Rule: rule, Message: strings.TrimSpace(msg), Exclusive: p.exclusive}
 	if c.from != nil {
 		w.Template = "Pod " + displayName(c.from.obj.GetNamespace(), c.from.obj.GetName())
+	}
+	if c.pattern != "" {
+		w.File, w.Pattern = "", c.pattern
 	}
 	return w, nil
 }
