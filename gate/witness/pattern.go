@@ -242,18 +242,19 @@ func violateString(s string) (any, bool) {
 		return "kyverno-gate-none-of-these", true
 	case strings.HasPrefix(s, "!"):
 		return s[1:], true
-	case strings.HasPrefix(s, ">="), strings.HasPrefix(s, ">"):
-		n, ok := number(strings.TrimLeft(s, ">="))
-		if f, isF := n.(float64); ok && isF {
-			return f - 1, true
+	case strings.HasPrefix(s, ">"), strings.HasPrefix(s, "<"):
+		n, ok := number(strings.TrimLeft(s, "<>="))
+		f, isF := n.(float64)
+		if !ok || !isF {
+			return nil, false
 		}
-		return nil, false
-	case strings.HasPrefix(s, "<="), strings.HasPrefix(s, "<"):
-		n, ok := number(strings.TrimLeft(s, "<="))
-		if f, isF := n.(float64); ok && isF {
+		switch s[:2] {
+		case ">=":
+			return f - 1, true
+		case "<=":
 			return f + 1, true
 		}
-		return nil, false
+		return f, true // the bound itself is outside > and <
 	case s == "true":
 		return "false", true
 	case s == "false":
