@@ -77,6 +77,10 @@ func ownCELSteps(pols *Policies, legacyGenerate, cluster bool, targets int) bool
 var (
 	processorCELSteps bool
 	celStepSuites     atomic.Int64
+	// processorLegacyCEL leaves legacy validate.cel rules to the
+	// processor (legacycel.go).
+	processorLegacyCEL bool
+	legacyCELResponses atomic.Int64 // stub responses replaced
 )
 
 // celSteps is one suite's Mutating and GeneratingPolicies.

@@ -299,6 +299,11 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 		cel = newCELSteps(pols, excs.CEL, dClient, restMapper, contextPath, gceMap, st.GetHTTPMockIndex())
 		celStepSuites.Add(1)
 	}
+	// Legacy validate.cel rules compiled once (legacycel.go).
+	var lc *legacyCEL
+	if !processorLegacyCEL && len(excs.Legacy) == 0 && len(t.ClusterResources) == 0 && len(vars.Subresources()) == 0 {
+		lc = newLegacyCEL(valid)
+	}
 	var rc processor.ResultCounts
 	evalResource := func(res *unstructured.Unstructured, operation string, defaultRun bool) ([]engineapi.EngineResponse, error) {
 		pp := processor.PolicyProcessor{
@@ -336,25 +341,33 @@ func evaluate(s *Suite, pols *Policies, excs *Exceptions) (*evaluation, error) {
 			ers, gen []engineapi.EngineResponse
 			err      error
 		)
+		run := pp
 		if cel != nil {
-			run := pp
 			run.MutatingPolicies, run.GeneratingPolicies = nil, nil
-			ers, err = run.ApplyPoliciesOnResource()
-			if err == nil {
-				ers, gen, err = cel.apply(&pp, ers)
-			}
-		} else {
+		}
+		apply := func(run processor.PolicyProcessor) ([]engineapi.EngineResponse, error) {
 			// The processor compiles Mutating and GeneratingPolicies
 			// against the global CEL context it has just set: nothing
 			// else may set it meanwhile.
-			serialize := len(pols.MutatingPolicies) > 0 || len(pols.GeneratingPolicies) > 0
+			serialize := len(run.MutatingPolicies) > 0 || len(run.GeneratingPolicies) > 0
 			if serialize {
 				celMu.Lock()
+				defer celMu.Unlock()
 			}
-			ers, err = pp.ApplyPoliciesOnResource()
-			if serialize {
-				celMu.Unlock()
+			return run.ApplyPoliciesOnResource()
+		}
+		if lc != nil {
+			stubbed := run
+			stubbed.Policies = lc.policies(valid)
+			ers, err = apply(stubbed)
+			if err != nil || !lc.apply(&pp, ers) {
+				ers, err = apply(run)
 			}
+		} else {
+			ers, err = apply(run)
+		}
+		if err == nil && cel != nil {
+			ers, gen, err = cel.apply(&pp, ers)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("applying policies to %s: %w", res.GetName(), err)
