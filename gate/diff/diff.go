@@ -126,6 +126,8 @@ func Diff(baseline, head []*kyverno.Object) []Change {
 type recorder struct {
 	out  []Change
 	seen map[string]bool
+	// migrations found by diffLegacySet, for diffExceptions.
+	migrations []*report.Migration
 }
 
 func (r *recorder) add(c Change) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kyverno-gate/kyverno-gate/gate/scope"
+	"github.com/kyverno-gate/kyverno-gate/report"
 )
 
 // Exceptions are compared by what they grant, not object by object: every
@@ -28,6 +29,11 @@ type grant struct {
 	source string // exception kind + "\x00" + namespace/name
 	field  string
 	scope  scope.Conj
+	// A CEL exception's matchConditions and the rest of its scope, to read
+	// the conditions again where a migration compares them with a legacy
+	// exception's match (see migrateGrants).
+	conds []string
+	rest  scope.Conj
 }
 
 // grants indexes grants by target: "kyverno.io:<policyName>" (policyName is
@@ -63,18 +69,22 @@ func grants(s *side) map[string][]grant {
 	for _, o := range s.celExc {
 		e := o.CELException
 		src := kindCELException + "\x00" + displayName(e.GetNamespace(), e.GetName())
+		rest := scope.Conj{}
+		rest = rest.With("image", scope.Glob, e.Spec.Images...)
+		rest = rest.With("allowedValue", scope.Set, e.Spec.AllowedValues...)
+		if e.Spec.ExpiresAt != nil {
+			rest = rest.With("until", scope.Until, e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 		c := scope.Conj{}
+		var conds []string
 		for _, mc := range e.Spec.MatchConditions {
 			c = c.With("matchCondition", scope.Opaque, strings.TrimSpace(mc.Expression))
+			conds = append(conds, mc.Expression)
 		}
-		c = c.With("image", scope.Glob, e.Spec.Images...)
-		c = c.With("allowedValue", scope.Set, e.Spec.AllowedValues...)
-		if e.Spec.ExpiresAt != nil {
-			c = c.With("until", scope.Until, e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
-		}
+		c = append(c, rest...)
 		for _, ref := range e.Spec.PolicyRefs {
 			t := "policies.kyverno.io:" + ref.Kind + "/" + ref.Name
-			out[t] = append(out[t], grant{source: src, field: "spec.policyRefs[" + ref.Kind + "/" + ref.Name + "]", scope: c})
+			out[t] = append(out[t], grant{source: src, field: "spec.policyRefs[" + ref.Kind + "/" + ref.Name + "]", scope: c, conds: conds, rest: rest})
 		}
 	}
 	return out
@@ -91,6 +101,7 @@ func targetName(t string) string {
 
 func diffExceptions(r *recorder, old, new *side) {
 	og, ng := grants(old), grants(new)
+	migrateGrants(r.migrations, old, og, ng)
 	targets := map[string]bool{}
 	for t := range og {
 		targets[t] = true
@@ -248,4 +259,66 @@ func diffCleanupSet(r *recorder, old, new *side) {
 		}
 		p.flush()
 	}
+}
+
+// migrateGrants moves the baseline's grants on each migrated policy to the
+// policies that replace it, so that a kyverno.io exception carried over
+// as a policies.kyverno.io one is compared with it (and a head's exception
+// on a policy it no longer renders, which exempts nothing, is dropped). A
+// legacy grant goes to the successors of the rules it names, without its
+// rule names, and without its kinds when they cover what those rules
+// match; on those successors, a CEL exception's matchConditions that
+// select namespaces or names (request.namespace == 'x', in [...],
+// startsWith) are read as such, in the legacy grant's vocabulary.
+func migrateGrants(ms []*report.Migration, old *side, og, ng map[string][]grant) {
+	for _, m := range ms {
+		from := "kyverno.io:" + displayName(m.From.Namespace, m.From.Name)
+		moved := og[from]
+		delete(og, from)
+		delete(ng, from)
+		targets := map[string]bool{}
+		for _, mr := range m.Rules {
+			for _, to := range mr.To {
+				t := "policies.kyverno.io:" + to.Kind + "/" + to.Name
+				targets[t] = true
+				for _, g := range moved {
+					if rules := g.scope.Values("rule"); len(rules) > 0 && !scope.GlobMatchAny(rules, mr.Rule) {
+						continue
+					}
+					c := g.scope.Without("rule")
+					if ks := c.Values("kinds"); len(ks) > 0 {
+						if o := old.legacy[identity(m.From.Kind, m.From.Namespace, m.From.Name)]; o != nil {
+							if coversAll(ks, legacyCoverage(o.Policy.GetSpec().Rules, mr.Rule).kinds, bareKind) {
+								c = c.Without("kinds")
+							}
+						}
+					}
+					og[t] = append(og[t], grant{source: g.source, field: g.field, scope: c})
+				}
+			}
+		}
+		for t := range targets {
+			for _, side := range []map[string][]grant{og, ng} {
+				for i, g := range side[t] {
+					if g.conds != nil {
+						side[t][i].scope = celGrantScope(g)
+					}
+				}
+			}
+		}
+	}
+}
+
+// celGrantScope is a CEL exception's grant with the matchConditions that
+// select namespaces or names read as such.
+func celGrantScope(g grant) scope.Conj {
+	c := append(scope.Conj{}, g.rest...)
+	for _, expr := range g.conds {
+		if sel, ok := celSelection(expr); ok {
+			c = append(c, sel...)
+			continue
+		}
+		c = c.With("matchCondition", scope.Opaque, strings.TrimSpace(expr))
+	}
+	return c
 }

@@ -25,6 +25,7 @@ func diffLegacySet(r *recorder, old, new *side) {
 		switch {
 		case o != nil && n == nil:
 			if m := migration(id, o, new); m != nil {
+				r.migrations = append(r.migrations, m)
 				p.buf = append(p.buf, Change{Class: Class(m.Verdict), Kind: kind, Policy: p.policy, Before: "present", After: "absent",
 					Message: migrationMessage(m), Migration: m})
 				break

@@ -232,6 +232,40 @@ func celExclusion(expr string) (scope.DNF, bool) {
 	return out, true
 }
 
+// celSelection reads a condition that selects namespaces or names (==,
+// in, startsWith, endsWith on request.namespace, object.metadata.name...,
+// joined by &&) as the atoms a legacy match would have.
+func celSelection(expr string) (scope.Conj, bool) {
+	p, err := parser.NewParser()
+	if err != nil {
+		return nil, false
+	}
+	a, errs := p.Parse(common.NewTextSource(expr))
+	if errs != nil && len(errs.GetErrors()) > 0 {
+		return nil, false
+	}
+	var out scope.Conj
+	var walk func(e ast.Expr) bool
+	walk = func(e ast.Expr) bool {
+		if e.Kind() != ast.CallKind {
+			return false
+		}
+		call := e.AsCall()
+		if call.FunctionName() == operators.LogicalAnd {
+			return walk(call.Args()[0]) && walk(call.Args()[1])
+		}
+		attr, vals, ok := positive(call.FunctionName(), call.Args(), call)
+		if ok {
+			out = out.With(attr, scope.Glob, vals...)
+		}
+		return ok
+	}
+	if !walk(a.Expr()) {
+		return nil, false
+	}
+	return out, true
+}
+
 // negated reads !(<positive>), where positive is ==, in, startsWith or
 // endsWith on the namespace or name, or several joined by ||.
 func negated(e ast.Expr, out *scope.DNF) bool {

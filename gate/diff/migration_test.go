@@ -252,3 +252,68 @@ func TestCELExclusion(t *testing.T) {
 		}
 	}
 }
+
+// A kyverno.io exception for the migrated policy, carried over as a
+// policies.kyverno.io exception for its successor, is compared with it:
+// the same namespace is no change, a wider one is weaker, dropping it is
+// stricter.
+func TestMigratedException(t *testing.T) {
+	const legacyExc = `apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata: {name: legacy-apps, namespace: kyverno}
+spec:
+  exceptions:
+  - policyName: require-labels
+    ruleNames: [check-team, check-owner]
+  match:
+    any:
+    - resources:
+        kinds: [Pod]
+        namespaces: [legacy]
+`
+	celExc := func(expr string) string {
+		return `apiVersion: policies.kyverno.io/v1
+kind: PolicyException
+metadata: {name: legacy-apps, namespace: kyverno}
+spec:
+  policyRefs:
+  - {name: require-labels, kind: ValidatingPolicy}
+  matchConditions:
+  - name: legacy
+    expression: "` + expr + `"
+`
+	}
+	faithful := withNSSelector(migVP("require-labels", "team,owner", "[Deny]", ""))
+	for _, tt := range []struct {
+		name, head string
+		want       Class // of the exception change; "" for none
+	}{
+		{"carried over", faithful + "---\n" + celExc("request.namespace == 'legacy'"), ""},
+		{"carried over with in", faithful + "---\n" + celExc("object.metadata.namespace in ['legacy']"), ""},
+		{"widened", faithful + "---\n" + celExc("request.namespace.startsWith('leg')"), Weaker},
+		{"a condition that cannot be read", faithful + "---\n" + celExc("has(object.metadata.labels)"), Unknown},
+		{"dropped", faithful, Stricter},
+		{"the old exception left behind", faithful + "---\n" + legacyExc, Stricter},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Class
+			for _, c := range Diff(loadSide(t, "base", migCEL+"---\n"+legacyExc), loadSide(t, "head", tt.head)) {
+				if strings.HasPrefix(c.Kind, "PolicyException") {
+					if got != "" && got != c.Class {
+						t.Logf("also %s", show(c))
+					}
+					got = worse(got, c.Class)
+				}
+				if c.Migration != nil && c.Class != Equivalent {
+					t.Errorf("the migration itself: %s", show(c))
+				}
+			}
+			if got == Equivalent {
+				got = ""
+			}
+			if got != tt.want {
+				t.Errorf("exception change %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -37,6 +37,17 @@ const (
 // the last `*` on by one character: O(len(pattern)*len(s)) at worst,
 // linear on real patterns. FuzzGlobMatch checks it against Kyverno's and
 // against the automaton (globNFA) the set logic searches with.
+// GlobMatchAny reports whether s matches one of the Kyverno wildcard
+// patterns.
+func GlobMatchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if globMatch(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func globMatch(pattern, s string) bool {
 	if pattern == "" {
 		return s == ""
