@@ -316,26 +316,9 @@ func sortedSet(m map[string]bool) []string {
 
 // migrationScope compares one part of a rule's scope with its successor's.
 func migrationScope(v *verdict, what string, old, new scope.DNF, narrowIsWeak bool) {
-	rel := scope.Compare(old, new)
-	c := classify(rel, narrowIsWeak)
-	if c == Equivalent {
-		return
+	if c, msg := describeScope(what, old, new, narrowIsWeak); c != Equivalent {
+		v.add(c, "%s", msg)
 	}
-	removed, added := scope.DiffAtoms(old, new)
-	var detail []string
-	if len(removed) > 0 {
-		detail = append(detail, "only before: "+strings.Join(removed, ", "))
-	}
-	if len(added) > 0 {
-		detail = append(detail, "only after: "+strings.Join(added, ", "))
-	}
-	verb := map[scope.Relation]string{scope.Wider: "wider", scope.WiderOrEqual: "possibly wider", scope.Narrower: "narrower",
-		scope.NarrowerOrEqual: "possibly narrower", scope.Incomparable: "not comparable"}[rel]
-	msg := what + " " + verb
-	if len(detail) > 0 {
-		msg += " (" + strings.Join(detail, "; ") + ")"
-	}
-	v.add(c, "%s", msg)
 }
 
 // compareContent compares what rule r validates with what vp validates.

@@ -346,12 +346,19 @@ func celExcludeScope(m *admissionregistrationv1.MatchResources) scope.DNF {
 // scopeChange compares two scopes and records the result. narrowIsWeak
 // says whether selecting less weakens enforcement.
 func scopeChange(p *pctx, rule, field, what string, old, new scope.DNF, narrowIsWeak bool) {
+	if class, msg := describeScope(what, old, new, narrowIsWeak); class != Equivalent {
+		p.add(class, rule, field, old.String(), new.String(), msg)
+	}
+}
+
+// describeScope classifies new against old and says how it changed, e.g.
+// "match narrowed (added conditions ...)".
+func describeScope(what string, old, new scope.DNF, narrowIsWeak bool) (Class, string) {
 	rel := scope.Compare(old, new)
 	class := classify(rel, narrowIsWeak)
 	if class == Equivalent {
-		return
+		return class, ""
 	}
-	before, after := old.String(), new.String()
 	removed, added := scope.DiffAtoms(old, new)
 	var detail []string
 	if len(removed) > 0 {
@@ -366,7 +373,7 @@ func scopeChange(p *pctx, rule, field, what string, old, new scope.DNF, narrowIs
 	if len(detail) > 0 {
 		msg += " (" + strings.Join(detail, "; ") + ")"
 	}
-	p.add(class, rule, field, before, after, msg)
+	return class, msg
 }
 
 // listChange compares two lists of opaque items (CEL expressions,
