@@ -6,8 +6,9 @@
 // The evaluation follows upstream's test command step by step (same loaders,
 // same PolicyProcessor, same result computation), so results agree with it;
 // it differs in what it shares: policies loaded once per run, CEL
-// ValidatingPolicies compiled once per suite instead of once per resource,
-// and suites run in parallel.
+// ValidatingPolicies and MutatingPolicies compiled once per suite and legacy
+// validate.cel rules once per policy instead of once per resource
+// (celsteps.go, legacycel.go), and suites run in parallel.
 package kyvernotest
 
 import (
