@@ -139,6 +139,10 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 		if w != nil {
 			f.Resource, f.Witness = w.ID(), reportWitness(w)
 		}
+		if c.Migration != nil && c.Class == diff.Unknown && !f.Approved {
+			f.Hint = "kyverno-gate proves a migration equivalent from validate.cel only, never a pattern or deny rule against CEL " +
+				"(docs/migrations.md): review it; " + f.Hint
+		}
 		if c.Migration != nil {
 			m := *c.Migration
 			m.Verdict, m.Fingerprint = string(c.Class), c.Fingerprint

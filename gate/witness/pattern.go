@@ -92,7 +92,7 @@ func fromPattern(p kyvernov1.PolicyInterface, rule string) []*candidate {
 					spec["containers"] = []any{map[string]any{"name": "app", "image": "registry.example.com/app:1.0"}}
 				}
 			}
-			what := "violating " + strings.Join(v.path, ".")
+			what := "violating " + strings.ReplaceAll(strings.Join(v.path, "."), ".[0]", "[0]")
 			out = append(out, &candidate{obj: &unstructured.Unstructured{Object: obj}, env: defaultEnv(),
 				pattern: fmt.Sprintf("%s %s rule %s's pattern, %s", p.GetKind(), p.GetName(), r.Name, what)})
 		}
