@@ -214,7 +214,12 @@ func celExclusion(expr string) (scope.DNF, bool) {
 		args := call.Args()
 		switch call.FunctionName() {
 		case operators.LogicalAnd:
-			return walk(args[0]) && walk(args[1])
+			for _, a := range args {
+				if !walk(a) {
+					return false
+				}
+			}
+			return len(args) > 0
 		case operators.NotEquals:
 			attr, vals, ok := positive(operators.Equals, args, nil)
 			if ok {
@@ -222,7 +227,7 @@ func celExclusion(expr string) (scope.DNF, bool) {
 			}
 			return ok
 		case operators.LogicalNot:
-			return negated(args[0], &out)
+			return len(args) == 1 && negated(args[0], &out)
 		}
 		return false
 	}
@@ -252,7 +257,12 @@ func celSelection(expr string) (scope.Conj, bool) {
 		}
 		call := e.AsCall()
 		if call.FunctionName() == operators.LogicalAnd {
-			return walk(call.Args()[0]) && walk(call.Args()[1])
+			for _, a := range call.Args() {
+				if !walk(a) {
+					return false
+				}
+			}
+			return len(call.Args()) > 0
 		}
 		attr, vals, ok := positive(call.FunctionName(), call.Args(), call)
 		if ok {
@@ -274,7 +284,12 @@ func negated(e ast.Expr, out *scope.DNF) bool {
 	}
 	call := e.AsCall()
 	if call.FunctionName() == operators.LogicalOr {
-		return negated(call.Args()[0], out) && negated(call.Args()[1], out)
+		for _, a := range call.Args() {
+			if !negated(a, out) {
+				return false
+			}
+		}
+		return len(call.Args()) > 0
 	}
 	attr, vals, ok := positive(call.FunctionName(), call.Args(), call)
 	if ok {

@@ -317,3 +317,17 @@ spec:
 		})
 	}
 }
+
+// Whatever a matchCondition says, reading it as an exclusion or a
+// selection does not panic.
+func FuzzCELExclusion(f *testing.F) {
+	for _, s := range []string{"request.namespace != 'a'", "!(request.name in ['a', 'b'])", "!(a || b)", "a && b && c", "!", "&&", "((((", "[1,2,3]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		if d, ok := celExclusion(expr); ok && len(d) == 0 {
+			t.Errorf("%q: read as an exclusion of nothing", expr)
+		}
+		celSelection(expr)
+	})
+}
