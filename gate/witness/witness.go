@@ -211,14 +211,19 @@ func Search(ctx context.Context, opts Options, base, head []*kyverno.Object, tar
 		}
 	}
 	s.cands = loadCandidates(&opts)
-	made := map[string]bool{}
+	// Resources made from migrated rules' patterns, at most MaxCandidates
+	// in all (a large migration must not fill memory).
+	made, budget := map[string]bool{}, opts.MaxCandidates
 	for _, p := range plans {
-		if p == nil || !p.target.Migration || made[p.key] {
+		if p == nil || !p.target.Migration || made[p.key] || budget <= 0 {
 			continue
 		}
 		made[p.key] = true
 		for _, c := range fromPattern(s.base.legacy[p.key], p.rule) {
 			for _, d := range append([]*candidate{c}, derive(c)...) {
+				if budget--; budget < 0 {
+					break
+				}
 				d.idx = len(s.cands)
 				s.cands = append(s.cands, d)
 			}
