@@ -146,6 +146,14 @@ func TestMigrationAgainstAGitBaseline(t *testing.T) {
 			if code != tt.code || !strings.Contains(text, tt.want) {
 				t.Errorf("check: exit %d, want %d; report lacks %q:\n%s", code, tt.code, tt.want, text)
 			}
+			// The posture matrix carries the old policy's action on to its successor.
+			cell := map[string]string{"equivalent": "(changed, was Enforce as ClusterPolicy require-team)"}[tt.verdict]
+			if cell == "" {
+				cell = "(weaker, was Enforce as ClusterPolicy require-team)"
+			}
+			if !strings.Contains(text, cell) {
+				t.Errorf("posture lacks %q:\n%s", cell, text)
+			}
 			_, out, _ := runGate(t, nil, append(args, "--output", "json", filepath.Join(g.root, "app"))...)
 			var rep struct {
 				Overlays []struct {

@@ -229,7 +229,48 @@ func Column(head, base []*kyverno.Object, changes []Change, proven ...map[string
 			col.Cells[k] = report.Cell{Action: report.ActionAbsent, Baseline: b.Action, Change: report.MarkRemoved}
 		}
 	}
+	// A migration's successors are not new: they carry on the old
+	// policy's rules, so their cells say what they were and how the
+	// migration fared (equivalent reads as changed, blocking the same).
+	successors := map[report.PolicyRule]bool{}
 	for _, ch := range changes {
+		m := ch.Migration
+		if m == nil {
+			continue
+		}
+		class := ch.Class
+		for _, p := range proven {
+			if c, ok := p[ch.Fingerprint]; ok {
+				class = c
+			}
+		}
+		mk := mark(class)
+		if mk == report.MarkNone {
+			mk = report.MarkChanged
+		}
+		var was []string
+		for _, r := range m.Rules {
+			if old, _, ok := strings.Cut(r.Action, " → "); ok && !slices.Contains(was, old) {
+				was = append(was, old)
+			}
+		}
+		for _, to := range m.To {
+			k := report.PolicyRule{Kind: to.Kind, Policy: displayName(to.Namespace, to.Name)}
+			successors[k] = true
+			if c, ok := col.Cells[k]; ok && c.Change == report.MarkNew {
+				c.Change = mk
+				c.Baseline = strings.Join(was, ", ") + " as " + m.From.String()
+				if class.Blocks() {
+					c.Fingerprints = append(c.Fingerprints, ch.Fingerprint)
+				}
+				col.Cells[k] = c
+			}
+		}
+	}
+	for _, ch := range changes {
+		if ch.Before == "absent" && successors[report.PolicyRule{Kind: ch.Kind, Policy: ch.Policy}] {
+			continue // a successor's addition: the migration marked it
+		}
 		class := ch.Class
 		for _, p := range proven {
 			if c, ok := p[ch.Fingerprint]; ok {
