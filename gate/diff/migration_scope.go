@@ -182,6 +182,19 @@ func vpRuleScope(vp *policiesv1beta1.ValidatingPolicySpec, cov coverage) (match,
 	return match, exclude, ""
 }
 
+// ExcludedNamespaces are the namespace globs vp leaves out (a
+// namespaceSelector NotIn on kubernetes.io/metadata.name, matchConditions
+// read as exclusions): where a witness of a migration that excludes too
+// much would live.
+func ExcludedNamespaces(vp *policiesv1beta1.ValidatingPolicySpec) []string {
+	_, exclude, _ := vpRuleScope(vp, coverage{})
+	var out []string
+	for _, c := range exclude {
+		out = append(out, c.Values("namespaces")...)
+	}
+	return out
+}
+
 func contains(xs []string, v string) bool {
 	for _, x := range xs {
 		if x == v {

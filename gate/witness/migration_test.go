@@ -119,6 +119,21 @@ func TestMigrationWitnessFromThePattern(t *testing.T) {
 	}
 }
 
+// An exclusion moved into a wider matchCondition is proven by a resource
+// made in a namespace the new exclusion covers and the old one did not.
+func TestMigrationWitnessInAnExcludedNamespace(t *testing.T) {
+	old := strings.Replace(teamAndNamePolicy, "    validate:\n", "    exclude:\n      any:\n      - resources:\n          namespaces: [kube-system]\n    validate:\n", 1)
+	both := strings.Replace(teamOnlyVP, "'team' in object.metadata.labels", "'team' in object.metadata.labels && 'app.kubernetes.io/name' in object.metadata.labels", 1)
+	wider := strings.Replace(both, "  validations:\n", "  matchConditions:\n  - name: not-system\n    expression: \"!object.metadata.namespace.startsWith('kube-')\"\n  validations:\n", 1)
+	mig := migrateWith(t, old, wider, nil)
+	if w := mig.Witness; mig.Kind != report.KindWeaker || w == nil || w.Namespace != "kube-x" || !strings.HasSuffix(w.Pattern, ", in namespace kube-x") {
+		t.Errorf("finding %+v (witness %+v)", *mig, w)
+	}
+	if mig := migrateWith(t, old, strings.Replace(wider, "!object.metadata.namespace.startsWith('kube-')", "request.namespace != 'kube-system'", 1), nil); mig.Witness != nil {
+		t.Errorf("the same exclusion: witness %+v", mig.Witness)
+	}
+}
+
 // migrate renders the ClusterPolicy, then newPolicy in its place, and
 // returns the weakening gate's finding for the ClusterPolicy.
 func migrate(t *testing.T, newPolicy string) *report.Finding {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
+
+	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -305,4 +307,35 @@ func withViolation(good, pattern any, path []string, value any, remove bool) any
 		}
 	}
 	return c
+}
+
+// excludedNamespaces are the namespaces the head's ValidatingPolicies
+// leave out, one name per glob ("kube-*" gives "kube-x"), sorted.
+func (s *searcher) excludedNamespaces() []string {
+	seen := map[string]bool{}
+	for _, k := range sortedKeys(s.head.vps) {
+		vp := s.head.vps[k]
+		for _, g := range diff.ExcludedNamespaces(vp.GetValidatingPolicySpec()) {
+			seen[strings.NewReplacer("*", "x", "?", "x").Replace(g)] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// withNamespaces returns cands and, for each namespaced one, a copy in
+// each of namespaces: a migration that moved an exclusion into a wider
+// one admits exactly such a resource.
+func withNamespaces(cands []*candidate, namespaces []string) []*candidate {
+	out := append([]*candidate(nil), cands...)
+	for _, c := range cands {
+		if c.obj.GetNamespace() == "" {
+			continue
+		}
+		for _, ns := range namespaces {
+			u := c.obj.DeepCopy()
+			u.SetNamespace(ns)
+			out = append(out, &candidate{obj: u, env: c.env, pattern: c.pattern + ", in namespace " + ns})
+		}
+	}
+	return out
 }

@@ -219,7 +219,7 @@ func Search(ctx context.Context, opts Options, base, head []*kyverno.Object, tar
 			continue
 		}
 		made[p.key] = true
-		for _, c := range fromPattern(s.base.legacy[p.key], p.rule) {
+		for _, c := range withNamespaces(fromPattern(s.base.legacy[p.key], p.rule), s.excludedNamespaces()) {
 			for _, d := range append([]*candidate{c}, derive(c)...) {
 				if budget--; budget < 0 {
 					break
