@@ -332,9 +332,27 @@ func withNamespaces(cands []*candidate, namespaces []string) []*candidate {
 			continue
 		}
 		for _, ns := range namespaces {
+			if ns == c.obj.GetNamespace() {
+				continue
+			}
 			u := c.obj.DeepCopy()
 			u.SetNamespace(ns)
-			out = append(out, &candidate{obj: u, env: c.env, pattern: c.pattern + ", in namespace " + ns})
+			made := c.pattern + ", in namespace " + ns
+			if c.pattern == "" { // a declared resource, moved
+				made = "the " + c.obj.GetKind() + " " + displayName(c.obj.GetNamespace(), c.obj.GetName()) + " of " + c.file + ", in namespace " + ns
+			}
+			out = append(out, &candidate{obj: u, env: c.env, policies: c.policies, pattern: made})
+		}
+	}
+	return out
+}
+
+// declared are the candidates the repository declares.
+func declared(cands []*candidate) []*candidate {
+	var out []*candidate
+	for _, c := range cands {
+		if c.rank() == 0 {
+			out = append(out, c)
 		}
 	}
 	return out

@@ -214,7 +214,24 @@ func Search(ctx context.Context, opts Options, base, head []*kyverno.Object, tar
 	// Resources made from migrated rules' patterns, at most MaxCandidates
 	// in all (a large migration must not fill memory).
 	made, budget := map[string]bool{}, opts.MaxCandidates
+	moved := false
 	for _, p := range plans {
+		if p != nil && p.target.Migration && !moved {
+			// The declared resources in the namespaces the head excludes.
+			moved = true
+			for _, c := range withNamespaces(declared(s.cands), s.excludedNamespaces()) {
+				if c.pattern == "" {
+					continue // the original, already a candidate
+				}
+				for _, d := range append([]*candidate{c}, derive(c)...) {
+					if budget--; budget < 0 {
+						break
+					}
+					d.idx = len(s.cands)
+					s.cands = append(s.cands, d)
+				}
+			}
+		}
 		if p == nil || !p.target.Migration || made[p.key] || budget <= 0 {
 			continue
 		}
