@@ -27,7 +27,6 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
-	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
@@ -189,8 +188,7 @@ func Parse(data []byte, source string) (*render.Result, error) {
 	}
 	res := &render.Result{}
 	for i, n := range nodes {
-		// kyaml's getters panic on a document that is not a mapping ("[0]").
-		if n.YNode().Kind != kyaml.MappingNode || n.GetKind() == "" || n.GetApiVersion() == "" || n.GetName() == "" {
+		if !render.Readable(n) || n.GetKind() == "" || n.GetApiVersion() == "" || n.GetName() == "" {
 			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", source, i+1)
 		}
 		if ns := n.GetNamespace(); ns != "" && render.IsClusterScopedKyvernoKind(n.GetApiVersion(), n.GetKind()) {

@@ -546,3 +546,22 @@ spec: {}
 		t.Errorf("size bound: %v", err)
 	}
 }
+
+// Documents kyaml's getters cannot read are refused, not a crash (found by
+// gate/diff's FuzzDiff: "metadata:\n-").
+func TestParseUnreadableDocuments(t *testing.T) {
+	for _, doc := range []string{
+		"[0]\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n-\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: [a, b, c]\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: [a]\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: 3\n",
+	} {
+		if _, err := Parse([]byte(doc), "lock.yaml"); err == nil || !strings.Contains(err.Error(), "not a Kubernetes object") {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+	if _, err := Parse([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n"), "lock.yaml"); err != nil {
+		t.Errorf("empty labels: %v", err)
+	}
+}

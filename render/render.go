@@ -344,6 +344,29 @@ func kustomizationName(fs *repofs.Root, dir string) string {
 	return ""
 }
 
+// Readable reports whether kyaml's getters (GetName, GetNamespace,
+// GetLabels, ...) can read n without panicking: they index a node's
+// content in pairs, so n and its metadata, labels and annotations must be
+// mappings where present ("[0]", "metadata: [x]" are not).
+func Readable(n *kyaml.RNode) bool {
+	if n == nil || n.YNode().Kind != kyaml.MappingNode {
+		return false
+	}
+	meta := n.Field("metadata")
+	if meta == nil {
+		return true
+	}
+	if meta.Value.YNode().Kind != kyaml.MappingNode {
+		return false
+	}
+	for _, f := range []string{"labels", "annotations"} {
+		if m := meta.Value.Field(f); m != nil && m.Value.YNode().Kind != kyaml.MappingNode && m.Value.YNode().Tag != "!!null" {
+			return false
+		}
+	}
+	return true
+}
+
 // withOriginAnnotations asks kustomize to record where each object came
 // from (buildMetadata: [originAnnotations]), so messages can name the file.
 // It reports whether the kustomization asked for them itself, in which case
@@ -434,7 +457,7 @@ func readPlainDir(fs *repofs.Root, dir string, res *Result) ([]*kyaml.RNode, []s
 			return nil, nil, &Error{File: fs.Rel(file), Msg: "not valid YAML: " + repofs.Redact(err.Error())}
 		}
 		for i, n := range nodes {
-			if n.YNode().Kind != kyaml.MappingNode { // kyaml's getters panic on "[0]"
+			if !Readable(n) {
 				return nil, nil, &Error{File: fs.Rel(file), Msg: fmt.Sprintf("document %d is not a Kubernetes object (needs apiVersion, kind and metadata.name)", i+1)}
 			}
 			if strings.HasPrefix(n.GetApiVersion(), "cli.kyverno.io/") {
