@@ -40,9 +40,9 @@ func expandedSize(n *yaml.Node, memo map[*yaml.Node]int, depth int) int {
 	if v, ok := memo[n]; ok {
 		return v
 	}
-	size := 1
+	size := 1 // the node itself; an alias counts too, then what it expands to
 	if n.Kind == yaml.AliasNode {
-		size = expandedSize(n.Alias, memo, depth+1)
+		size += expandedSize(n.Alias, memo, depth+1)
 	} else {
 		for _, c := range n.Content {
 			size += expandedSize(c, memo, depth+1)
