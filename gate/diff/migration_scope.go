@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/common"
@@ -173,7 +174,7 @@ func vpRuleScope(vp *policiesv1beta1.ValidatingPolicySpec, cov coverage) (match,
 		for _, o := range r.Operations {
 			ops = append(ops, string(o))
 		}
-		if len(ops) > 0 && !allOperations(ops) && !contains(ops, "*") {
+		if len(ops) > 0 && !allOperations(ops) && !slices.Contains(ops, "*") {
 			c = c.With("operations", scope.Set, ops...)
 		}
 		c = c.With("names", scope.Glob, r.ResourceNames...)
@@ -193,15 +194,6 @@ func ExcludedNamespaces(vp *policiesv1beta1.ValidatingPolicySpec) []string {
 		out = append(out, c.Values("namespaces")...)
 	}
 	return out
-}
-
-func contains(xs []string, v string) bool {
-	for _, x := range xs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // celExclusion reads a matchCondition that excludes namespaces or names:

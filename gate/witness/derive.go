@@ -2,6 +2,7 @@ package witness
 
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Candidates derived from the repository's own: every Pod is also tried
@@ -58,7 +59,7 @@ func derive(c *candidate) []*candidate {
 			obj["metadata"].(map[string]any)["labels"] = toAny(l)
 		}
 		u := &unstructured.Unstructured{Object: obj}
-		tmpl := map[string]any{"metadata": tmplMeta, "spec": runtimeCopy(spec)}
+		tmpl := map[string]any{"metadata": tmplMeta, "spec": runtime.DeepCopyJSON(spec)}
 		if err := unstructured.SetNestedField(u.Object, tmpl, ctl.template...); err != nil {
 			continue
 		}
@@ -86,27 +87,4 @@ func toAny(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// runtimeCopy deep-copies a JSON value.
-func runtimeCopy(m map[string]any) map[string]any {
-	return runtimeCopyValue(m).(map[string]any)
-}
-
-func runtimeCopyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = runtimeCopyValue(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = runtimeCopyValue(x)
-		}
-		return out
-	}
-	return v
 }

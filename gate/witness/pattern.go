@@ -10,6 +10,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Candidates made from a baseline rule's pattern, for when the repository
@@ -270,7 +271,7 @@ func violateString(s string) (any, bool) {
 // withViolation returns a copy of good with the value at path replaced by
 // value (or removed).
 func withViolation(good, pattern any, path []string, value any, remove bool) any {
-	c := runtimeCopyValue(good)
+	c := runtime.DeepCopyJSONValue(good)
 	if len(path) == 0 {
 		return c
 	}
