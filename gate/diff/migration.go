@@ -179,6 +179,7 @@ func migration(id string, o *kyverno.Object, head *side) *report.Migration {
 	m.Reasons = policy.reasons
 	overall := policy.class
 	all := autogen.Default.ComputeRules(o.Policy, "")
+	scopes := ruleScopes(all)
 	for i := range all {
 		r := &all[i]
 		if IsAutogen(r.Name) {
@@ -198,7 +199,7 @@ func migration(id string, o *kyverno.Object, head *side) *report.Migration {
 		}
 		old, hasAction := actions[r.Name]
 		for _, s := range to {
-			if a := compareRule(&v, all, r, old, hasAction, s, siblings(all, r, s)); a != "" && mr.Action == "" {
+			if a := compareRule(&v, all, r, old, hasAction, s, siblings(all, r, s, scopes)); a != "" && mr.Action == "" {
 				mr.Action = a
 			}
 		}
@@ -282,25 +283,36 @@ func compareRule(v *verdict, rules []kyvernov1.Rule, r *kyvernov1.Rule, old Rule
 // siblings are the CEL validations of the other rules that successor s
 // replaces together with r and that apply to exactly what r applies to:
 // s checking them too is the old policy's behaviour, not an addition.
-func siblings(rules []kyvernov1.Rule, r *kyvernov1.Rule, s successor) map[string]bool {
+func siblings(rules []kyvernov1.Rule, r *kyvernov1.Rule, s successor, scopes map[string]string) map[string]bool {
 	out := map[string]bool{}
-	scopeOf := func(q *kyvernov1.Rule) string {
-		c := legacyCoverage(rules, q.Name)
-		m, e := legacyRuleScope(q, c)
-		return strings.Join(sortedSet(c.kinds), ",") + "|" + strings.Join(sortedSet(c.ops), ",") + "|" + m.String() + "|" + e.String()
-	}
-	mine := scopeOf(r)
+	mine := scopes[r.Name]
 	for i := range rules {
 		q := &rules[i]
 		if q.Name == r.Name || IsAutogen(q.Name) || (len(s.rules) > 0 && !s.rules[q.Name]) {
 			continue
 		}
-		if q.Validation == nil || q.Validation.CEL == nil || scopeOf(q) != mine {
+		if q.Validation == nil || q.Validation.CEL == nil || scopes[q.Name] != mine {
 			continue
 		}
 		for _, e := range q.Validation.CEL.Expressions {
 			out[normalizeCEL(e.Expression)] = true
 		}
+	}
+	return out
+}
+
+// ruleScopes is every non-autogen rule's scope (coverage, match and
+// exclusions) as one comparable string, by rule name.
+func ruleScopes(rules []kyvernov1.Rule) map[string]string {
+	out := map[string]string{}
+	for i := range rules {
+		q := &rules[i]
+		if IsAutogen(q.Name) {
+			continue
+		}
+		c := legacyCoverage(rules, q.Name)
+		m, e := legacyRuleScope(q, c)
+		out[q.Name] = strings.Join(sortedSet(c.kinds), ",") + "|" + strings.Join(sortedSet(c.ops), ",") + "|" + m.String() + "|" + e.String()
 	}
 	return out
 }
