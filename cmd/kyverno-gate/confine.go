@@ -102,17 +102,17 @@ func confineProcess(c *cli.Context, s *settings.Settings, stderr io.Writer) erro
 	return confineErr
 }
 
-// lowerSoftLimit keeps Go's soft memory limit (tuneGC: 300-384 MiB) at or below
-// half the ceiling, so that the collector works hard well before the
-// watchdog looks: only live data, not uncollected garbage, should pass the
-// ceiling. The other half covers what is resident besides the heap (the
-// binary, stacks: ~130 MB in a large run). A GOMEMLIMIT or GOGC from the
+// lowerSoftLimit keeps Go's soft memory limit (tuneGC: 300 MiB up to twice
+// the live heap) below the ceiling less what is resident besides Go's own
+// memory (the binary's pages: gctune.Reserve), so that the collector works
+// hard before the watchdog looks: only live data, not uncollected garbage,
+// should pass the ceiling. A GOMEMLIMIT or GOGC from the
 // environment is left alone.
 func lowerSoftLimit(ceiling uint64) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	gctune.SetMax(int64(ceiling / 2)) // also for the limit gctune moves later
+	gctune.ForCeiling(int64(ceiling)) // also for the limit gctune moves later
 }
 
 // explainLimit is the message for a run stopped by one of these limits, or

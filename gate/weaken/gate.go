@@ -74,7 +74,9 @@ func (g Gate) Check(ctx context.Context, in *gate.Input, out *report.Overlay) er
 		out.Posture = diff.Column(head, nil, nil)
 		return nil
 	}
-	base, err := kyverno.LoadResult(in.Baseline)
+	// Not LoadResult: this gate is the baseline's only reader, and the
+	// pipeline lets the baseline go after it (pipeline.gates).
+	base, err := kyverno.Load(in.Baseline.Resources)
 	if err != nil {
 		return err
 	}

@@ -13,11 +13,12 @@ func TestLimitFollowsTheLiveHeap(t *testing.T) {
 		want int64
 	}{
 		{0, Floor},
-		{100 << 20, Floor},     // small runs: the fixed limit as before
-		{150 << 20, Floor},     // the boundary
-		{180 << 20, 360 << 20}, // a live heap's worth of room
-		{250 << 20, Cap},       // the 7x repository: capped for the memory ceiling
-		{500 << 20, 564 << 20}, // past the cap: some room, never at the live heap
+		{100 << 20, Floor},           // small runs: the fixed limit as before
+		{150 << 20, Floor},           // the boundary
+		{151 << 20, 302<<20 + Slack}, // a live heap's worth of room, and Slack
+		{180 << 20, 360<<20 + Slack}, // the 7x repository in its test gate
+		{250 << 20, Cap},             // capped for the default memory ceiling
+		{540 << 20, Cap},             // near the bound: the bound, never above it
 	}
 	for _, tt := range tests {
 		if got := Limit(tt.live); got != tt.want {
@@ -26,12 +27,29 @@ func TestLimitFollowsTheLiveHeap(t *testing.T) {
 	}
 }
 
-func TestSetMaxBoundsTheLimit(t *testing.T) {
-	t.Cleanup(func() { ceiling.Store(0) })
-	ceiling.Store(200 << 20) // a small container's ceiling/2
-	for _, live := range []uint64{0, 100 << 20, 500 << 20} {
-		if got := Limit(live); got != 200<<20 {
-			t.Errorf("Limit(%d MiB) = %d MiB under a 200 MiB bound", live>>20, got>>20)
+func TestForCeilingBoundsTheLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { bound.Store(0); debug.SetMemoryLimit(old) })
+	tests := []struct {
+		ceiling, want int64
+	}{
+		{600 << 20, 344 << 20}, // a small container: the ceiling less Reserve
+		{400 << 20, 200 << 20}, // smaller still: half the ceiling
+		{2048 << 20, 2048<<20 - Reserve},
+	}
+	for _, tt := range tests {
+		ForCeiling(tt.ceiling)
+		for _, live := range []uint64{0, 100 << 20, 2000 << 20} {
+			want := min(Floor, tt.want)
+			if 2*int64(live) > Floor {
+				want = min(2*int64(live)+Slack, tt.want)
+			}
+			if got := Limit(live); got != want {
+				t.Errorf("ceiling %d MiB: Limit(%d MiB) = %d MiB, want %d MiB", tt.ceiling>>20, live>>20, got>>20, want>>20)
+			}
+		}
+		if got := debug.SetMemoryLimit(-1); got > tt.want {
+			t.Errorf("ceiling %d MiB: the current limit %d MiB is above the bound", tt.ceiling>>20, got>>20)
 		}
 	}
 }
