@@ -502,18 +502,32 @@ func newEntries(t *testing.T, before []string) []string {
 	return fresh
 }
 
-// tempEntries lists kyverno-gate's TMPDIR (cmp-server's, see startServer).
+// tempEntries lists kyverno-gate's TMPDIR (cmp-server's, see startServer),
+// but for the result cache, which is meant to stay.
 func tempEntries(t *testing.T) []string {
 	t.Helper()
-	entries, err := os.ReadDir(server.tmpDir)
+	names, err := leftInTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return names
+}
+
+// cacheDirName is kyverno-gate's result cache in its TMPDIR
+// (internal/cache.DirName): bounded, keyed by content, kept across
+// generations on purpose.
+const cacheDirName = "kyverno-gate-cache"
+
+// leftInTemp lists what is in kyverno-gate's TMPDIR besides the cache.
+func leftInTemp() ([]string, error) {
+	entries, err := os.ReadDir(server.tmpDir)
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != cacheDirName {
+			names = append(names, e.Name())
+		}
 	}
-	return names
+	return names, err
 }
 
 // noTempLeft fails when kyverno-gate's TMPDIR is not empty; before is what

@@ -60,11 +60,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	// cmp-server and kyverno-gate share this TMPDIR only with the suite:
 	// anything in it now was left by a generation.
-	if left, _ := os.ReadDir(server.tmpDir); len(left) > 0 {
-		var names []string
-		for _, e := range left {
-			names = append(names, e.Name())
-		}
+	if names, _ := leftInTemp(); len(names) > 0 {
 		fmt.Fprintf(os.Stderr, "e2e: kyverno-gate left %d entries in its TMPDIR: %s\n", len(names), strings.Join(names, ", "))
 		if code == 0 {
 			code = 1

@@ -192,6 +192,8 @@ func valuesOf(s *Settings, p Param) []string {
 		return []string{strconv.FormatBool(s.AllowRemote)}
 	case "enable-helm":
 		return []string{strconv.FormatBool(s.EnableHelm)}
+	case "cache":
+		return []string{strconv.FormatBool(s.Cache)}
 	case "timeout":
 		return []string{s.Timeout.String()}
 	case "log-level":

@@ -58,6 +58,8 @@ var Params = []Param{
 		Tooltip: "Let kustomize fetch remote bases and files (git and HTTP). Off: the repository is rendered offline."},
 	{Name: "enable-helm", Type: Bool, Default: []string{"false"}, Title: "Enable Helm",
 		Tooltip: "Let kustomize inflate helmCharts with the helm binary."},
+	{Name: "cache", Type: Bool, Default: []string{"true"}, Title: "Cache test results",
+		Tooltip: "Keep each test suite's results across generations in the sidecar's temporary folder (kyverno-gate-cache, at most 128 MiB), under a key over every input, so that a re-generation runs only the suites a change reaches. Off: every suite runs every time."},
 	{Name: "timeout", Type: Duration, Default: []string{"45s"}, Title: "Time budget",
 		Tooltip: "Stop with a clear error after this long; keep it below Argo CD's repo-server timeout (60s by default)."},
 	{Name: "max-memory-mb", Type: Int, Title: "Memory ceiling (MiB)",
@@ -110,7 +112,11 @@ type Settings struct {
 	AllowEmpty   bool
 	AllowRemote  bool
 	EnableHelm   bool
-	Timeout      time.Duration
+	// Cache keeps test results across runs (parameter cache) in CacheDir,
+	// which the command sets (empty, as for in-process runs: no cache).
+	Cache    bool
+	CacheDir string
+	Timeout  time.Duration
 	// MaxMemoryMB is the memory ceiling in MiB; 0 when not given (the
 	// command derives it, see DefaultMaxMemoryMB).
 	MaxMemoryMB int
@@ -204,6 +210,8 @@ func (s *Settings) set(p Param, values []string) error {
 		return parseBool(one, &s.AllowRemote)
 	case "enable-helm":
 		return parseBool(one, &s.EnableHelm)
+	case "cache":
+		return parseBool(one, &s.Cache)
 	case "timeout":
 		d, err := time.ParseDuration(one)
 		if err != nil || d <= 0 {

@@ -2,7 +2,7 @@
 // prints how long each step took, for bench/run.sh (which measures the
 // process's peak memory around it) and for profiling:
 //
-//	stages [-root DIR] [-cpuprofile F] [-memprofile F] [-blockprofile F] render DIR
+//	stages [-root DIR] [-cpuprofile F] [-memprofile F] [-blockprofile F] [-cache DIR] render DIR
 //	stages ... load DIR                  render, then kyverno.Load
 //	stages ... diff DIR BASELINE.yaml    render both, load both, diff.Diff
 //	stages ... test DIR                  pipeline.Test of DIR (as `kyverno-gate test DIR`)
@@ -32,6 +32,7 @@ import (
 
 	"github.com/kyverno-gate/kyverno-gate/baseline"
 	"github.com/kyverno-gate/kyverno-gate/gate/diff"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/internal/gctune"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/pipeline"
@@ -46,6 +47,7 @@ func main() {
 	cpu := flag.String("cpuprofile", "", "write a CPU profile of the stage to this file")
 	mem := flag.String("memprofile", "", "write an allocation profile of the stage to this file")
 	block := flag.String("blockprofile", "", "write a profile of where goroutines waited (locks, channels) to this file")
+	cacheDir := flag.String("cache", "", "keep test results in this folder across runs, as kyverno-gate does in $TMPDIR/"+cache.DirName+" (default: none, a cold run)")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		flag.Usage()
@@ -139,6 +141,7 @@ func main() {
 		if s.RepoRoot == "" {
 			s.RepoRoot = *root
 		}
+		s.CacheDir = *cacheDir
 		var out *pipeline.Outcome
 		timed("pipeline", func() {
 			out, err = pipeline.Run(context.Background(), dir, s, func(string, ...any) {})

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/internal/gctune"
 	"github.com/kyverno-gate/kyverno-gate/internal/scratch"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
@@ -34,6 +36,11 @@ import (
 // version is set by the build (-ldflags "-X main.version=...").
 var version = "dev"
 
+// cacheDir is where test results are kept across runs (parameter cache).
+// main sets it; in-process tests through run() keep no cache unless they
+// set it.
+var cacheDir string
+
 func main() {
 	tuneGC()
 	confine = func(c *cli.Context, s *settings.Settings) error { return confineProcess(c, s, os.Stderr) }
@@ -44,6 +51,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kyverno-gate: could not make a private temporary folder in %s: %v\n", os.TempDir(), err)
 		os.Exit(2)
 	}
+	// The result cache outlives runs: beside the scratch folders, not in one.
+	cacheDir = filepath.Join(scratch.Base(), cache.DirName)
 	code := run(os.Args, os.Stdout, os.Stderr, os.Environ())
 	scratch.Cleanup()
 	os.Exit(code)
@@ -51,9 +60,10 @@ func main() {
 
 // tuneGC trades memory for time: a run is short and allocates heavily
 // (Kyverno's engine), and the default GC spends a third of the CPU on it.
-// GOGC=400 collects rarely, under a limit of 300 MiB or twice the live heap
-// up to 512 MiB (internal/gctune: a fixed 300 MiB made the collector run
-// continuously on a 3,500-policy repository). Turning the collector off
+// GOGC=400 collects rarely, under a limit of 300 MiB or, for large runs,
+// twice the live heap and some slack, up to the memory ceiling less 256 MiB
+// (internal/gctune: a fixed 300 MiB made the collector run continuously on
+// a 3,500-policy repository). Turning the collector off
 // entirely was slower for rendering (fresh pages from the OS cost more than
 // reusing collected ones: 2.4 s vs 1.6 s on the bench overlay) and no
 // faster for tests. GOGC or GOMEMLIMIT in the environment take precedence.
@@ -288,6 +298,9 @@ func resolve(c *cli.Context, environ []string) (*settings.Settings, error) {
 		}
 	}
 	s, err := settings.Resolve(flags, environ)
+	if err == nil {
+		s.CacheDir = cacheDir
+	}
 	if err == nil && confine != nil {
 		err = confine(c, s) // before anything reads the repository
 	}

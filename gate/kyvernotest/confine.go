@@ -17,7 +17,6 @@ import (
 // checkout would be read and could be printed through a policy message.
 // Remote paths, which Kyverno's loaders would fetch, are refused too.
 func (s *Suite) confine() error {
-	t := s.Test
 	dir := s.Dir()
 	check := func(field, p string, tree bool) error {
 		if p == "" {
@@ -38,12 +37,28 @@ func (s *Suite) confine() error {
 		}
 		return fmt.Errorf("%s entry %q: %v", field, p, err)
 	}
-	type entry struct {
-		field string
-		paths []string
-		tree  bool
+	for _, e := range s.named() {
+		for _, p := range e.paths {
+			if err := check(e.field, p, e.tree); err != nil {
+				return err
+			}
+		}
 	}
-	entries := []entry{
+	return nil
+}
+
+// named is a field of the test file that names paths.
+type named struct {
+	field string
+	paths []string
+	tree  bool // a folder of files may stand for them
+}
+
+// named lists every path the suite's test file names, by field: what
+// confine checks and the cache key covers (cachekey.go).
+func (s *Suite) named() []named {
+	t := s.Test
+	entries := []named{
 		{"policies", t.Policies, true}, {"resources", t.Resources, true}, {"exceptions", t.PolicyExceptions, true},
 		{"targetResources", t.TargetResources, true}, {"paramResources", t.ParamResources, true},
 		{"clusterResources", t.ClusterResources, false},
@@ -53,24 +68,17 @@ func (s *Suite) confine() error {
 		{"httpPayloads", t.HTTPPayloads, false}, {"envoyPayloads", t.EnvoyPayloads, false},
 	}
 	for _, g := range t.GlobalContextEntries {
-		entries = append(entries, entry{"globalContextEntries[" + g.Name + "].resourceFiles", g.ResourceFiles, false})
+		entries = append(entries, named{"globalContextEntries[" + g.Name + "].resourceFiles", g.ResourceFiles, false})
 	}
 	for i, r := range t.Results {
 		field := fmt.Sprintf("results[%d]", i)
 		entries = append(entries,
-			entry{field + ".patchedResources", []string{r.PatchedResources}, false},
-			entry{field + ".generatedResource", []string{r.GeneratedResource}, false},
-			entry{field + ".generatedResources", r.GeneratedResources, false},
-			entry{field + ".cloneSourceResource", []string{r.CloneSourceResource}, false})
+			named{field + ".patchedResources", []string{r.PatchedResources}, false},
+			named{field + ".generatedResource", []string{r.GeneratedResource}, false},
+			named{field + ".generatedResources", r.GeneratedResources, false},
+			named{field + ".cloneSourceResource", []string{r.CloneSourceResource}, false})
 	}
-	for _, e := range entries {
-		for _, p := range e.paths {
-			if err := check(e.field, p, e.tree); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return entries
 }
 
 // confineCRDs checks the CRD files a clusterResources file lists (read

@@ -2,12 +2,14 @@ package kyvernotest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -37,8 +39,9 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 			ov.Entries = append(ov.Entries, e)
 		}
 	}
-	results := Run(found.Suites, ov)
-	ran := 0
+	c := openCache(in)
+	results := RunCached(found.Suites, ov, c)
+	ran, cached := 0, 0
 	var skipped []string
 	for _, r := range results {
 		if r.Skipped != "" {
@@ -46,9 +49,16 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 			continue
 		}
 		ran++
+		if r.Cached {
+			cached++
+		}
 		for _, c := range r.CarriedOver {
 			in.Logf("test: %s: results written for %s (the migration's successor)", r.Suite.Rel, c)
 		}
+	}
+	if c != nil {
+		in.Logf("test: %d of %d suites' results from the cache (%s; parameter cache=false turns it off)", cached, ran, c.Store.Dir())
+		c.Store.Trim()
 	}
 	out.Add(Findings(results)...)
 	out.Tests = Summary(results)
@@ -66,6 +76,30 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 		in.Logf("%s", msg)
 	}
 	return nil
+}
+
+// openCache is the run's result cache, or nil: off by parameter, with
+// allow-remote (a suite's policies may then reach the network), in
+// in-process runs (no CacheDir), or when the folder cannot be used (said
+// in the log; the run goes on without it).
+func openCache(in *gate.Input) *Cache {
+	s := in.Settings
+	if s == nil || !s.Cache || s.CacheDir == "" || s.AllowRemote {
+		return nil
+	}
+	st, err := cache.Open(s.CacheDir, cache.DefaultMaxBytes)
+	if err != nil {
+		in.Logf("test: no result cache: %v", err)
+		return nil
+	}
+	// The settings that decide what a run reads and renders; a suite's
+	// rows depend on them only through its inputs, which the key covers
+	// too, so this only errs on the side of a miss.
+	salt, err := json.Marshal([]any{s.Baseline, s.Tests, s.Samples, s.TestFileName, s.AllowNoTests, s.AllowEmpty, s.EnableHelm})
+	if err != nil {
+		return nil
+	}
+	return &Cache{Store: st, Salt: salt}
 }
 
 // NoTests is the finding for a run that found no suite to run.

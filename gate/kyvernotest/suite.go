@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/apis/v1alpha1"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/deprecations"
@@ -208,6 +209,9 @@ type SuiteResult struct {
 	// files, before running any suite.
 	UpstreamStop       string
 	UpstreamStopsEarly bool
+	// Cached: Rows are a earlier run's, under a key that covers every
+	// input (Cache).
+	Cached bool
 }
 
 // CrashError is a panic inside Kyverno while running a suite: not the test
@@ -235,7 +239,11 @@ func (r *SuiteResult) Failed() bool {
 // With an overlay, each suite's policies and exceptions are replaced by the
 // rendered ones of the same kind and name, and a suite none of whose
 // policies is in the overlay is skipped.
-func Run(suites []*Suite, ov *Overlay) []*SuiteResult {
+func Run(suites []*Suite, ov *Overlay) []*SuiteResult { return RunCached(suites, ov, nil) }
+
+// RunCached is Run keeping each suite's rows in c across runs (c may be
+// nil: off).
+func RunCached(suites []*Suite, ov *Overlay, c *Cache) []*SuiteResult {
 	results := make([]*SuiteResult, len(suites))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -244,7 +252,7 @@ func Run(suites []*Suite, ov *Overlay) []*SuiteResult {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				results[i] = runSuite(suites[i], ov)
+				results[i] = runSuite(suites[i], ov, c)
 			}
 		}()
 	}
@@ -256,7 +264,7 @@ func Run(suites []*Suite, ov *Overlay) []*SuiteResult {
 	return results
 }
 
-func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
+func runSuite(s *Suite, ov *Overlay, c *Cache) (res *SuiteResult) {
 	res = &SuiteResult{Suite: s}
 	// Upstream fails as a whole on most errors of a suite.
 	stop := func(why string) { res.UpstreamStop = why }
@@ -293,6 +301,20 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 		res.Skipped = "none of its policies is in this overlay"
 		return res
 	}
+	// Exceptions are read before the policies load, for the cache key;
+	// their errors still come after the policies' (as upstream's).
+	excs, esubs, excErr := suiteExceptions(s, ov)
+	var key cache.Key
+	keyed := false
+	if excErr == nil {
+		key, keyed = c.key(s, docs, excs)
+	}
+	var entry cached
+	if keyed && c.Store.Get(key, &entry) {
+		res.Substituted = append(subs, esubs...)
+		res.Rows, res.CarriedOver, res.Cached = entry.Rows, entry.CarriedOver, true
+		return res
+	}
 	pols, err := loadPolicies(docs)
 	if err != nil {
 		res.Err = err
@@ -303,13 +325,12 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 		return res
 	}
 	if t, notes := carryOver(s.Test, pols); len(notes) > 0 {
-		c := *s // suites are shared between overlays
-		c.Test = t
-		s, res.CarriedOver = &c, notes
+		cp := *s // suites are shared between overlays
+		cp.Test = t
+		s, res.CarriedOver = &cp, notes
 	}
-	excs, esubs, err := suiteExceptions(s, ov)
-	if err != nil {
-		res.Err = err
+	if excErr != nil {
+		res.Err = excErr
 		stop("it fails to load the exceptions")
 		return res
 	}
@@ -321,7 +342,18 @@ func runSuite(s *Suite, ov *Overlay) (res *SuiteResult) {
 		return res
 	}
 	res.Rows = check(s, ev)
+	if keyed && cacheable(s, res.Rows) {
+		c.Store.Put(key, cached{Rows: res.Rows, CarriedOver: res.CarriedOver})
+	}
 	return res
+}
+
+// cached is a suite's cache entry: what evaluating it gave. The key is
+// taken before its policies load (Kyverno's loader is a tenth of a suite's
+// time), so the carry-over that loading decides is kept too.
+type cached struct {
+	Rows        []Row
+	CarriedOver []string
 }
 
 // loadPolicies loads the documents of a suite's policy files (overlay

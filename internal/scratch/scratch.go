@@ -30,8 +30,9 @@ const legacy = "kyverno-gate-baseline-"
 const staleAfter = time.Hour
 
 var (
-	mu  sync.Mutex
-	dir string
+	mu   sync.Mutex
+	dir  string
+	base string // the temporary directory dir is in
 )
 
 // Setup makes the folder, points TMPDIR at it and sweeps the leftovers of
@@ -42,9 +43,9 @@ func Setup() (string, error) {
 	if dir != "" {
 		return dir, nil
 	}
-	base := os.TempDir()
-	Sweep(base)
-	d, err := os.MkdirTemp(base, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
+	b := os.TempDir()
+	Sweep(b)
+	d, err := os.MkdirTemp(b, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
 		return "", err
 	}
@@ -52,8 +53,20 @@ func Setup() (string, error) {
 		os.RemoveAll(d)
 		return "", err
 	}
-	dir = d
+	dir, base = d, b
 	return d, nil
+}
+
+// Base is the temporary directory as the process found it, before Setup
+// pointed TMPDIR at the scratch folder: the place for what must outlive a
+// run (the result cache).
+func Base() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if base != "" {
+		return base
+	}
+	return os.TempDir()
 }
 
 // Cleanup removes the folder; safe to call more than once and from any
