@@ -26,6 +26,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/kubectl-validate/pkg/openapiclient"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/parallel"
 	"github.com/kyverno-gate/kyverno-gate/render"
 )
 
@@ -94,21 +95,38 @@ func LoadResult(res *render.Result) ([]*Object, error) {
 }
 
 // Load loads every Kyverno object among resources, in order. Prefer
-// LoadResult for a whole rendering.
+// LoadResult for a whole rendering. Objects load on every core (Kyverno's
+// loader is most of a large rendering's load time), the first of each
+// apiVersion and kind alone first: kubectl-validate computes a kind's
+// structural schema on first use, without a lock.
 func Load(resources []*render.Resource) ([]*Object, error) {
-	var out []*Object
+	var todo []*render.Resource
 	for _, r := range resources {
-		if !IsKyverno(r) {
-			continue
+		if IsKyverno(r) {
+			todo = append(todo, r)
 		}
-		// Built on first need: parsing Kyverno's CRDs is most of the
-		// start-up cost of a run.
-		l, err := schemaLoader()
-		if err != nil {
-			return nil, fmt.Errorf("loading Kyverno's schemas: %w", err)
-		}
-		out = append(out, loadOne(l, r))
 	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	// Built on first need: parsing Kyverno's CRDs is most of the start-up
+	// cost of a run.
+	l, err := schemaLoader()
+	if err != nil {
+		return nil, fmt.Errorf("loading Kyverno's schemas: %w", err)
+	}
+	out := make([]*Object, len(todo))
+	first := map[[2]string]bool{}
+	var rest []int
+	for i, r := range todo {
+		if k := [2]string{r.APIVersion, r.Kind}; !first[k] {
+			first[k] = true
+			out[i] = loadOne(l, r)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	parallel.Each(len(rest), func(j int) { out[rest[j]] = loadOne(l, todo[rest[j]]) })
 	return out, nil
 }
 

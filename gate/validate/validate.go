@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/parallel"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
@@ -38,9 +39,13 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 	if err != nil {
 		return err
 	}
+	// Each object alone, on every core (Kyverno's validation compiles each
+	// policy's CEL; the test gate already runs it from parallel suites).
+	found := make([][]report.Finding, len(objs))
+	parallel.Each(len(objs), func(i int) { found[i] = Object(objs[i]) })
 	deprecatedKinds := map[string]int{}
-	for _, o := range objs {
-		out.Add(Object(o)...)
+	for i, o := range objs {
+		out.Add(found[i]...)
 		if o.GVK.Group == kyverno.GroupKyverno && o.GVK.Kind != "GlobalContextEntry" {
 			deprecatedKinds[o.GVK.Kind]++
 		}
