@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -39,6 +40,32 @@ type Input struct {
 	Stage func(string)
 	// Log reports progress to the person running the gate (stderr).
 	Log func(format string, args ...any)
+
+	cache       *cache.Store
+	cacheOpened bool
+}
+
+// Cache is the run's result cache (issue 18), opened on first use, or nil:
+// off by parameter cache=false, with allow-remote (a policy may then reach
+// the network), in in-process runs (no Settings.CacheDir), or when the
+// folder cannot be used (said in the log once; the run goes on without).
+// Gates run one after another, so the first call needs no lock.
+func (in *Input) Cache() *cache.Store {
+	if in.cacheOpened {
+		return in.cache
+	}
+	in.cacheOpened = true
+	s := in.Settings
+	if s == nil || !s.Cache || s.CacheDir == "" || s.AllowRemote {
+		return nil
+	}
+	st, err := cache.Open(s.CacheDir, cache.DefaultMaxBytes)
+	if err != nil {
+		in.Logf("no result cache: %v", err)
+		return nil
+	}
+	in.cache = st
+	return st
 }
 
 // Repository returns in.Repo, opening it at Root first if the caller gave

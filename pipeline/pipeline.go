@@ -118,6 +118,9 @@ func Run(ctx context.Context, dir string, s *settings.Settings, log func(string,
 		if err := gate.Run(ctx, in, out.Overlay, after...); err != nil {
 			return err
 		}
+		if c := in.Cache(); c != nil {
+			c.Trim() // once per run, within its bound
+		}
 		stages.Set("attributing the findings")
 		attribute.Overlay(out.Overlay, res, repo)
 		out.Overlay.Finalize()

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
-	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -58,7 +57,6 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 	}
 	if c != nil {
 		in.Logf("test: %d of %d suites' results from the cache (%s; parameter cache=false turns it off)", cached, ran, c.Store.Dir())
-		c.Store.Trim()
 	}
 	out.Add(Findings(results)...)
 	out.Tests = Summary(results)
@@ -78,20 +76,13 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 	return nil
 }
 
-// openCache is the run's result cache, or nil: off by parameter, with
-// allow-remote (a suite's policies may then reach the network), in
-// in-process runs (no CacheDir), or when the folder cannot be used (said
-// in the log; the run goes on without it).
+// openCache is the test gate's view of the run's result cache (nil: off).
 func openCache(in *gate.Input) *Cache {
+	st := in.Cache()
+	if st == nil {
+		return nil
+	}
 	s := in.Settings
-	if s == nil || !s.Cache || s.CacheDir == "" || s.AllowRemote {
-		return nil
-	}
-	st, err := cache.Open(s.CacheDir, cache.DefaultMaxBytes)
-	if err != nil {
-		in.Logf("test: no result cache: %v", err)
-		return nil
-	}
 	// The settings that decide what a run reads and renders; a suite's
 	// rows depend on them only through its inputs, which the key covers
 	// too, so this only errs on the side of a miss.

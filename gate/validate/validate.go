@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
 	"github.com/kyverno-gate/kyverno-gate/internal/parallel"
 	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/report"
@@ -41,8 +42,9 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 	}
 	// Each object alone, on every core (Kyverno's validation compiles each
 	// policy's CEL; the test gate already runs it from parallel suites).
+	c := in.Cache()
 	found := make([][]report.Finding, len(objs))
-	parallel.Each(len(objs), func(i int) { found[i] = Object(objs[i]) })
+	parallel.Each(len(objs), func(i int) { found[i] = object(objs[i], c) })
 	deprecatedKinds := map[string]int{}
 	for i, o := range objs {
 		out.Add(found[i]...)
@@ -68,7 +70,13 @@ func (Gate) Check(_ context.Context, in *gate.Input, out *report.Overlay) error 
 }
 
 // Object validates one loaded object.
-func Object(o *kyverno.Object) []report.Finding {
+func Object(o *kyverno.Object) []report.Finding { return object(o, nil) }
+
+// object is Object with Kyverno's verdict on the object kept in c (nil:
+// none) across runs, keyed by the object as rendered: loading and Kyverno's
+// validation are functions of it and of the binary alone (no cluster, no
+// clock), and Kyverno's validation is most of this gate's time.
+func object(o *kyverno.Object, c *cache.Store) []report.Finding {
 	f := func(sev report.Severity, msg, hint string) report.Finding {
 		return report.Finding{Gate: report.GateValidate, Severity: sev, File: o.Resource.Source, Subject: o.Resource.Subject(), Message: msg, Hint: hint}
 	}
@@ -79,7 +87,7 @@ func Object(o *kyverno.Object) []report.Finding {
 		}
 		return []report.Finding{fe}
 	}
-	warnings, err := validateTyped(o)
+	warnings, err := validateCached(o, c)
 	var out []report.Finding
 	if err != nil {
 		out = append(out, f(report.Error, "Kyverno rejects it: "+err.Error(), "Kyverno's admission webhook would refuse this object; fix it as the message says"))
@@ -95,6 +103,39 @@ func Object(o *kyverno.Object) []report.Finding {
 		}
 	}
 	return out
+}
+
+// verdict is a cache entry of validateCached.
+type verdict struct {
+	Warnings []string
+	Err      *string
+}
+
+func validateCached(o *kyverno.Object, c *cache.Store) ([]string, error) {
+	if c == nil {
+		return validateTyped(o)
+	}
+	h := cache.NewHasher("kyverno-gate validate v1")
+	h.String(serviceAccount()) // from the environment (validatePolicy)
+	if h.JSON(o.Resource.Object) != nil {
+		return validateTyped(o)
+	}
+	key := h.Key()
+	var v verdict
+	if c.Get(key, &v) {
+		if v.Err != nil {
+			return v.Warnings, errors.New(*v.Err)
+		}
+		return v.Warnings, nil
+	}
+	warnings, err := validateTyped(o)
+	v = verdict{Warnings: warnings}
+	if err != nil {
+		msg := err.Error()
+		v.Err = &msg
+	}
+	c.Put(key, v)
+	return warnings, err
 }
 
 // validateTyped runs Kyverno's validation for the object's kind.
@@ -134,10 +175,13 @@ func validatePolicy(p kyvernov1.PolicyInterface) ([]string, error) {
 		}
 		wc.MatchConditions = nil
 	}
-	sa := config.KyvernoUserName(config.KyvernoServiceAccountName())
+	sa := serviceAccount()
 	warnings, err := policyvalidation.Validate(p, nil, nil, true, sa, sa)
 	return warnings, errors.Join(conditionsErr, err)
 }
+
+// serviceAccount is the user Kyverno's validation takes the webhook for.
+func serviceAccount() string { return config.KyvernoUserName(config.KyvernoServiceAccountName()) }
 
 // clusterScopedKinds lists cluster-scoped kinds for cleanup policy checks.
 func clusterScopedKinds() sets.Set[string] {

@@ -2,12 +2,16 @@ package validate
 
 import (
 	"context"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/kyverno-gate/kyverno-gate/gate"
+	"github.com/kyverno-gate/kyverno-gate/internal/cache"
+	"github.com/kyverno-gate/kyverno-gate/kyverno"
 	"github.com/kyverno-gate/kyverno-gate/render"
 	"github.com/kyverno-gate/kyverno-gate/report"
 )
@@ -128,5 +132,46 @@ spec:
 				t.Errorf("field %q, want %q", f.Field, tt.field)
 			}
 		})
+	}
+}
+
+// Kyverno's verdict is kept across runs under the object as rendered (and
+// the binary): a hit gives the same findings as a run without the cache, a
+// changed object or binary misses.
+func TestValidateCache(t *testing.T) {
+	broken := strings.Replace(goodPolicy, "failureAction: Enforce", "failureAction: Enforce\n        deny: {}", 1)
+	st, err := cache.Open(filepath.Join(t.TempDir(), cache.DirName), cache.DefaultMaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := func(doc string, c *cache.Store) []report.Finding {
+		objs, err := kyverno.Load(rendering(t, doc).Resources)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return object(objs[0], c)
+	}
+	for _, doc := range []string{goodPolicy, broken} {
+		want := findings(doc, nil)
+		before := st.Stats()
+		first, second := findings(doc, st), findings(doc, st)
+		after := st.Stats()
+		if after.Puts-before.Puts != 1 || after.Hits-before.Hits != 1 {
+			t.Errorf("two runs: %+v then %+v, want one entry stored and one hit", before, after)
+		}
+		if !reflect.DeepEqual(first, want) || !reflect.DeepEqual(second, want) {
+			t.Errorf("with the cache %+v and %+v, without %+v", first, second, want)
+		}
+	}
+	if len(findings(broken, st)) == 0 {
+		t.Fatal("the broken policy has no finding: the test proves nothing")
+	}
+	old := cache.Binary
+	t.Cleanup(func() { cache.Binary = old })
+	cache.Binary = func() string { return old() + " rebuilt" }
+	before := st.Stats()
+	findings(goodPolicy, st)
+	if st.Stats().Hits != before.Hits {
+		t.Error("a rebuilt binary hit an entry of the old one")
 	}
 }
