@@ -7,14 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/kyverno-gate/kyverno-gate/internal/cache"
+	"github.com/kyverno-gate/kyverno-gate/internal/parallel"
 	"github.com/kyverno-gate/kyverno-gate/repofs"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/apis/v1alpha1"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/deprecations"
@@ -245,22 +244,7 @@ func Run(suites []*Suite, ov *Overlay) []*SuiteResult { return RunCached(suites,
 // nil: off).
 func RunCached(suites []*Suite, ov *Overlay, c *Cache) []*SuiteResult {
 	results := make([]*SuiteResult, len(suites))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				results[i] = runSuite(suites[i], ov, c)
-			}
-		}()
-	}
-	for i := range suites {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel.Each(len(suites), func(i int) { results[i] = runSuite(suites[i], ov, c) })
 	return results
 }
 
