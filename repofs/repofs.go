@@ -390,6 +390,26 @@ func (r *Root) ReadFile(p string) ([]byte, error) {
 	return data, nil
 }
 
+// ReadForDigest reads a regular file inside the root, within the size
+// limit of one file, for a digest only (the result cache's keys): it does
+// not count toward the total, which bounds what parsers are given, and the
+// content is not checked as YAML, since nothing parses it. The caller
+// bounds how much it digests.
+func (r *Root) ReadForDigest(p string) ([]byte, error) {
+	rel, err := r.checkRegular(p)
+	if err != nil {
+		return nil, err
+	}
+	data, err := r.b.readFile(rel, r.lim.MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > r.lim.MaxFileBytes {
+		return nil, &TooLargeError{Path: r.Rel(r.Abs(filepath.FromSlash(rel))), Limit: r.lim.MaxFileBytes}
+	}
+	return data, nil
+}
+
 // WalkFunc is called for each entry below a walked folder with its path
 // (absolute, as spelt from the walked folder) and what it is. Symlinks are
 // reported as symlinks and not followed, so a walk never leaves the root.

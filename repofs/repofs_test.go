@@ -230,3 +230,28 @@ func TestFromGit(t *testing.T) {
 		t.Error("IsDir/Exists disagree with the tree")
 	}
 }
+
+// Reads for the result cache's keys do not count toward the total that
+// bounds what parsers see: with the cache on, a run must read exactly what
+// it could read with it off.
+func TestReadForDigestIsNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(strings.Repeat("a", 60)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, Limits{MaxTotalBytes: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := r.ReadForDigest(filepath.Join(dir, "a.yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReadFile(filepath.Join(dir, "a.yaml")); err != nil {
+		t.Fatalf("a read after digests failed: %v", err)
+	}
+	if _, err := r.ReadFile(filepath.Join(dir, "a.yaml")); err == nil {
+		t.Fatal("the total is not enforced, so this test proves nothing")
+	}
+}

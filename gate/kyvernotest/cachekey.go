@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/path"
 
 	"github.com/kyverno-gate/kyverno-gate/internal/cache"
+	"github.com/kyverno-gate/kyverno-gate/repofs"
 )
 
 // Cache keeps suites' rows across runs (issue 18): a re-generation after a
@@ -18,7 +20,15 @@ type Cache struct {
 	Store *cache.Store
 	// Salt covers the run's settings (the gate's caller decides which).
 	Salt []byte
+
+	digested atomic.Int64 // bytes read for keys in this run
 }
+
+// maxDigested bounds the bytes a run reads for keys, as the repository's
+// total bounds what it parses (repofs.DefaultMaxTotalBytes): test files
+// that each name a large folder could otherwise make keying cost more than
+// the suites. Past it, suites run unkeyed.
+const maxDigested = repofs.DefaultMaxTotalBytes
 
 // volatile are texts that, in a suite's policies, make its results depend
 // on the clock, on chance or on the network (JMESPath time_now*,
@@ -70,7 +80,7 @@ func (c *Cache) key(s *Suite, docs [][]byte, excs *Exceptions) (cache.Key, bool)
 				continue
 			}
 			h.String(e.field + "=" + p)
-			if !hashPath(h, s, path.GetFullPath(p, dir)) {
+			if !c.hashPath(h, s, path.GetFullPath(p, dir)) {
 				return cache.Key{}, false
 			}
 		}
@@ -81,7 +91,7 @@ func (c *Cache) key(s *Suite, docs [][]byte, excs *Exceptions) (cache.Key, bool)
 // hashPath adds what p is: missing, a file's bytes, or a folder's names and
 // files. A symlink inside a folder (which Kyverno's loaders would follow)
 // or an unreadable file makes the suite unkeyed.
-func hashPath(h *cache.Hasher, s *Suite, p string) bool {
+func (c *Cache) hashPath(h *cache.Hasher, s *Suite, p string) bool {
 	info, err := s.Repo.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -91,7 +101,7 @@ func hashPath(h *cache.Hasher, s *Suite, p string) bool {
 		return false
 	}
 	if !info.IsDir() {
-		data, err := s.Repo.ReadFile(p)
+		data, err := c.read(s, p)
 		if err != nil {
 			return false
 		}
@@ -109,7 +119,7 @@ func hashPath(h *cache.Hasher, s *Suite, p string) bool {
 		case info.IsDir():
 			h.String("dir " + rel)
 		default:
-			data, err := s.Repo.ReadFile(f)
+			data, err := c.read(s, f)
 			if err != nil {
 				ok = false
 				return fs.SkipAll
@@ -120,6 +130,18 @@ func hashPath(h *cache.Hasher, s *Suite, p string) bool {
 		return nil
 	})
 	return ok && err == nil
+}
+
+// read reads a file for a key, within the run's bound.
+func (c *Cache) read(s *Suite, p string) ([]byte, error) {
+	data, err := s.Repo.ReadForDigest(p)
+	if err != nil {
+		return nil, err
+	}
+	if c.digested.Add(int64(len(data))) > maxDigested {
+		return nil, errors.New("the run's bound on bytes read for cache keys is reached")
+	}
+	return data, nil
 }
 
 // cacheable reports whether rows may be stored: none may carry the
