@@ -238,12 +238,7 @@ func Column(head, base []*kyverno.Object, changes []Change, proven ...map[string
 		if m == nil {
 			continue
 		}
-		class := ch.Class
-		for _, p := range proven {
-			if c, ok := p[ch.Fingerprint]; ok {
-				class = c
-			}
-		}
+		class := provenClass(ch, proven)
 		mk := mark(class)
 		if mk == report.MarkNone {
 			mk = report.MarkChanged
@@ -271,12 +266,7 @@ func Column(head, base []*kyverno.Object, changes []Change, proven ...map[string
 		if ch.Before == "absent" && successors[report.PolicyRule{Kind: ch.Kind, Policy: ch.Policy}] {
 			continue // a successor's addition: the migration marked it
 		}
-		class := ch.Class
-		for _, p := range proven {
-			if c, ok := p[ch.Fingerprint]; ok {
-				class = c
-			}
-		}
+		class := provenClass(ch, proven)
 		m := mark(class)
 		if m == report.MarkNone {
 			continue
@@ -328,4 +318,16 @@ func markRank(m report.ChangeMark) int {
 		return 2
 	}
 	return 1
+}
+
+// provenClass is ch's class, or the one a witness search proved for its
+// fingerprint (the last of proven that has it).
+func provenClass(ch Change, proven []map[string]Class) Class {
+	class := ch.Class
+	for _, p := range proven {
+		if c, ok := p[ch.Fingerprint]; ok {
+			class = c
+		}
+	}
+	return class
 }
