@@ -36,7 +36,8 @@ import (
 // version is set by the build (-ldflags "-X main.version=...").
 var version = "dev"
 
-// cacheDir is where test results are kept across runs (parameter cache).
+// cacheDir is where results (test suites' rows, validation verdicts) are
+// kept across runs (parameter cache).
 // main sets it; in-process tests through run() keep no cache unless they
 // set it.
 var cacheDir string

@@ -89,7 +89,7 @@ func TestCacheMissesOnEveryKindOfInput(t *testing.T) {
 }
 
 // A policy whose result can depend on the clock is never stored.
-func TestCacheSkipsVolatilePoliciesAndCanBeOff(t *testing.T) {
+func TestCacheSkipsVolatilePolicies(t *testing.T) {
 	repo := t.TempDir()
 	repotest.CopyTree(t, filepath.Join("testdata", "suite-ok"), filepath.Join(repo, "a"))
 	policy, _ := os.ReadFile(filepath.Join("testdata", "suite-ok", "policy.yaml"))

@@ -48,7 +48,7 @@ var volatile = []string{
 // (cache.NewHasher), the settings (Salt), the suite's test document (the
 // carry-over is decided by it and the documents), its place in the
 // repository, the rendered documents it runs, its exceptions, and the bytes
-// of every file and folder its test file names, read through the
+// of every other file and folder its test file names, read through the
 // repository's confined view.
 func (c *Cache) key(s *Suite, docs [][]byte, excs *Exceptions) (cache.Key, bool) {
 	if c == nil || c.Store == nil || s.Repo == nil {
@@ -75,6 +75,9 @@ func (c *Cache) key(s *Suite, docs [][]byte, excs *Exceptions) (cache.Key, bool)
 	}
 	dir := s.Dir()
 	for _, e := range s.named() {
+		if e.field == "policies" || e.field == "exceptions" {
+			continue // their documents are in the key already (docs, excs)
+		}
 		for _, p := range e.paths {
 			if p == "" {
 				continue
